@@ -14,6 +14,7 @@ __all__ = [
     "StreamReadTransport",
     "StreamTransport",
     "StreamWriteTransport",
+    "TLSAttribute",
     "TypedAttributeLookupError",
     "TypedAttributeProvider",
     "TypedAttributeSet",
@@ -38,6 +39,7 @@ from ._timeouts import deadline_after as deadline_after
 from ._timeouts import time_left as time_left
 from ._timeouts import timeout_error as timeout_error
 from ._timeouts import validate_timeout as validate_timeout
+from ._tls_attributes import TLSAttribute as TLSAttribute
 from ._typed_attributes import TypedAttributeProvider as TypedAttributeProvider
 from ._typed_attributes import TypedAttributeSet as TypedAttributeSet
 from ._typed_attributes import typed_attribute as typed_attribute
