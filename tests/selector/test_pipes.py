@@ -283,3 +283,26 @@ def test_selector_factory_is_used(counting_factory: object) -> None:
         assert reader.recv(1, 2.0) == b"x"
         timer.join()
     assert len(counting_factory.made) >= 1  # type: ignore[attr-defined]
+
+
+def test_two_threads_reading_one_transport(pipe: tuple[PipeReadTransport, PipeWriteTransport]) -> None:
+    """Two readers wait at once without a selector factory: neither fails."""
+    reader, writer = pipe
+    results: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def read_one() -> None:
+        try:
+            results.append(reader.recv(1, 10.0))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read_one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)  # both are waiting now
+    writer.send_all(b"ab", 1.0)
+    for thread in threads:
+        thread.join(10)
+    assert errors == []
+    assert sorted(results) == [b"a", b"b"]

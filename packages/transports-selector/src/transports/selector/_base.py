@@ -163,6 +163,14 @@ class SelectorBaseTransport(BaseTransport):
                 poller.register(fileno, _POLLIN)
                 self._read_fd = fileno
         # poll() takes milliseconds; round up so a short wait is not a busy loop.
-        events = poller.poll(None if timeout == math.inf else math.ceil(timeout * 1000.0))
+        milliseconds = None if timeout == math.inf else math.ceil(timeout * 1000.0)
+        try:
+            events = poller.poll(milliseconds)
+        except RuntimeError:
+            # Another thread is waiting on the same poll object (two readers
+            # of one transport): this wait gets a poll object of its own.
+            poller = select.poll()
+            poller.register(fileno, _POLLOUT if want_write else _POLLIN)
+            events = poller.poll(milliseconds)
         if events and events[0][1] & _POLLNVAL:
             raise _bad_descriptor()

@@ -1,5 +1,64 @@
-"""transports.socket: see the package README; its contents arrive with their issue."""
+"""Stream and datagram transports over non-blocking sockets.
+
+:class:`SocketStreamTransport` (TCP, ``AF_UNIX`` stream) and
+:class:`SocketDatagramTransport` (UDP, ``AF_UNIX`` datagram) own their
+socket; the :class:`SocketAttribute` typed attributes describe it through a
+:class:`SocketProxy`. Ancillary data travels as ``(level, type, data)``
+tuples; the helpers here build and decode file descriptors and
+credentials (Unix domain sockets) and packet info, TOS / traffic class and
+receive timestamps (UDP).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+__all__ = [
+    "IP_PKTINFO",
+    "MAX_DATAGRAM_BUFSIZE",
+    "SCM_TIMESTAMPNS",
+    "SO_TIMESTAMPNS",
+    "Credentials",
+    "INETSocketAttribute",
+    "PacketInfo",
+    "SocketAttribute",
+    "SocketDatagramTransport",
+    "SocketProxy",
+    "SocketStreamTransport",
+    "UNIXSocketAttribute",
+    "ancillary_space_for_credentials",
+    "ancillary_space_for_fds",
+    "ancillary_space_for_ip_info",
+    "credentials_message",
+    "fds_message",
+    "packet_info_message",
+    "read_credentials",
+    "read_fds",
+    "read_packet_info",
+    "read_timestamp_ns",
+    "read_traffic_class",
+    "traffic_class_message",
+]
+
+from ._ancillary import Credentials as Credentials
+from ._ancillary import ancillary_space_for_credentials as ancillary_space_for_credentials
+from ._ancillary import ancillary_space_for_fds as ancillary_space_for_fds
+from ._ancillary import credentials_message as credentials_message
+from ._ancillary import fds_message as fds_message
+from ._ancillary import read_credentials as read_credentials
+from ._ancillary import read_fds as read_fds
+from ._attributes import INETSocketAttribute as INETSocketAttribute
+from ._attributes import SocketAttribute as SocketAttribute
+from ._attributes import UNIXSocketAttribute as UNIXSocketAttribute
+from ._constants import IP_PKTINFO as IP_PKTINFO
+from ._constants import MAX_DATAGRAM_BUFSIZE as MAX_DATAGRAM_BUFSIZE
+from ._constants import SCM_TIMESTAMPNS as SCM_TIMESTAMPNS
+from ._constants import SO_TIMESTAMPNS as SO_TIMESTAMPNS
+from ._datagram import SocketDatagramTransport as SocketDatagramTransport
+from ._ip_ancillary import PacketInfo as PacketInfo
+from ._ip_ancillary import ancillary_space_for_ip_info as ancillary_space_for_ip_info
+from ._ip_ancillary import packet_info_message as packet_info_message
+from ._ip_ancillary import read_packet_info as read_packet_info
+from ._ip_ancillary import read_timestamp_ns as read_timestamp_ns
+from ._ip_ancillary import read_traffic_class as read_traffic_class
+from ._ip_ancillary import traffic_class_message as traffic_class_message
+from ._proxy import SocketProxy as SocketProxy
+from ._stream import SocketStreamTransport as SocketStreamTransport

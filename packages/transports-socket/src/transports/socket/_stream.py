@@ -1,0 +1,619 @@
+"""SocketStreamTransport: a stream transport over a connected stream socket.
+
+The hot paths
+-------------
+A plain socket program calls ``sock.recv()`` and ``sock.sendall()``. The
+transport's blocking methods add a timeout and a retry loop on top; the
+aim (SPEC section 6 item 5) is that this costs next to nothing when the
+socket is ready, which is the common case on a busy connection:
+
+- ``recv``, ``recv_into``, ``send`` and ``send_all`` call the socket
+  method FIRST, inline, with no closure, no exception translation and no
+  clock read. Only on :exc:`BlockingIOError` do they build the
+  non-blocking callback and go through the selector machinery
+  (:meth:`SocketOwner._after_would_block`, which waits first, since the
+  socket just said it is not ready, and then hands over to ``_retry``).
+- ``recv`` returns what ``socket.recv`` returns: no intermediate
+  ``bytearray``, no copy.
+- The closed check is the socket's own: a closed socket's methods raise
+  ``OSError(EBADF)``, so there is no check to pay for on the way.
+- ``send_all_from_iterable`` sends with ``sendmsg`` (scatter/gather), at
+  most ``IOV_MAX`` buffers per call, never joining or copying the chunks
+  (:meth:`~transports.selector.SelectorStreamWriteTransport._send_all_vectored`).
+- ``send_file`` uses ``os.sendfile``: the file's bytes go from the page
+  cache to the socket without passing through Python.
+
+``EINTR`` is retried by Python itself (:pep:`475`) in every system call
+made here, ``poll`` included, with the remaining timeout recomputed.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SocketStreamTransport"]
+
+import errno
+import os
+import selectors
+import socket
+import stat
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import IO, Any, Final, final
+
+from typing_extensions import Buffer
+
+from transports.abc import UnsupportedOperation, deadline_after, time_left, validate_timeout
+from transports.abc._validation import check_ancillary_bufsize, check_bufsize
+from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
+from transports.selector._stream import IOV_MAX, _byte_view
+
+from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
+from ._ownership import SocketOwner, closed_error
+
+_RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
+_BYTE_TYPES: Final = (bytes, bytearray)
+_BYTE_TYPE_SET: Final = frozenset(_BYTE_TYPES)
+# os.sendfile sends at most this much per call on Linux anyway (0x7ffff000).
+_SENDFILE_CHUNK: Final[int] = 1 << 30
+# Errors of a first os.sendfile() meaning "not for this pair of files": fall back.
+_SENDFILE_UNSUPPORTED: Final = frozenset(
+    {errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EAFNOSUPPORT}
+)
+_FALLBACK_CHUNK: Final[int] = 256 * 1024
+_SEND_EOF_IGNORED: Final = frozenset({errno.ENOTCONN, errno.EBADF})
+
+
+@final
+class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
+    """A stream transport over a connected ``SOCK_STREAM`` socket.
+
+    TCP over IPv4 or IPv6, and ``AF_UNIX`` stream sockets. The transport
+    switches the socket to non-blocking mode and owns it: :meth:`close`
+    shuts it down and closes it, and an open transport that is
+    garbage-collected emits :exc:`ResourceWarning` and closes it. Use the
+    :class:`SocketAttribute` typed attributes (and the narrower
+    :class:`INETSocketAttribute` / :class:`UNIXSocketAttribute`) for the
+    socket's names and options.
+
+    On ``AF_UNIX`` sockets, ancillary data (file descriptors, credentials)
+    goes with ``recv_with_ancillary`` / ``send_all_with_ancillary``; on TCP
+    those raise :exc:`~transports.abc.UnsupportedOperation`.
+
+    Parameters:
+        sock: a connected ``SOCK_STREAM`` socket.
+        retry_interval: the longest single wait, in seconds, before an
+            operation is tried again (so that a close from another thread is
+            noticed); :data:`math.inf` disables it.
+        selector_factory: when given, makes the selector of every wait.
+
+    Raises:
+        TypeError: ``sock`` is not a :class:`socket.socket`, or is an
+            :class:`ssl.SSLSocket`.
+        ValueError: ``sock`` is not a ``SOCK_STREAM`` socket, or
+            ``retry_interval`` is not positive.
+        OSError: ``sock`` is closed.
+    """
+
+    __slots__ = ("_unix",)
+
+    _SHUTDOWN_ON_CLOSE = True
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        retry_interval: float,
+        *,
+        selector_factory: Callable[[], selectors.BaseSelector] | None = None,
+    ) -> None:
+        super().__init__(sock, socket.SOCK_STREAM, retry_interval, selector_factory)
+        self._unix: bool = sock.family == socket.AF_UNIX
+
+    # ------------------------------------------------------------ reading --
+
+    def recv(self, bufsize: int, timeout: float) -> bytes:
+        """Read up to ``bufsize`` bytes, waiting at most ``timeout`` seconds.
+
+        Raises:
+            ValueError: ``bufsize`` is negative, or ``timeout`` is negative or NaN.
+            TimeoutError: no data arrived in time.
+            ConnectionResetError: the peer reset the connection.
+            OSError: ``EBADF`` once closed; any other socket error.
+
+        Returns:
+            The bytes read; ``b""`` for a positive ``bufsize`` means EOF.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        waits_first = self._read_waits_first
+        if waits_first > 0 and timeout and bufsize > 0:
+            self._read_waits_first = waits_first - 1
+            deadline = self._wait_readable(timeout)
+            try:
+                return self._sock.recv(bufsize)
+            except BlockingIOError:
+                pass
+            return self._retry(partial(self.recv_noblock, bufsize), time_left(deadline))[0]
+        try:
+            result = self._sock.recv(bufsize)
+        except BlockingIOError:
+            self._read_would_block()
+            return self._after_would_block(partial(self.recv_noblock, bufsize), False, timeout)[0]
+        if not waits_first:
+            self._read_probe_found_data()
+        return result
+
+    def recv_noblock(self, bufsize: int) -> bytes:
+        """Read up to ``bufsize`` bytes without blocking.
+
+        Raises:
+            ValueError: ``bufsize`` is negative.
+            WouldBlockOnRead: no data yet.
+            ConnectionResetError: the peer reset the connection.
+            OSError: ``EBADF`` once closed; any other socket error.
+
+        Returns:
+            The bytes read; ``b""`` for a positive ``bufsize`` means EOF.
+        """
+        sock = self._sock
+        try:
+            return sock.recv(bufsize)
+        except BlockingIOError:
+            raise WouldBlockOnRead(sock.fileno()) from None
+
+    def recv_into(self, buffer: Buffer, timeout: float) -> int:
+        """Read into ``buffer``, waiting at most ``timeout`` seconds.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+            TimeoutError: no data arrived in time.
+            ConnectionResetError: the peer reset the connection.
+            OSError: ``EBADF`` once closed; any other socket error.
+
+        Returns:
+            The number of bytes written; ``0`` for a non-empty buffer means EOF.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        waits_first = self._read_waits_first
+        # (An empty buffer never waits: it reads nothing, at once.)
+        if waits_first > 0 and timeout and memoryview(buffer).nbytes:
+            self._read_waits_first = waits_first - 1
+            deadline = self._wait_readable(timeout)
+            try:
+                return self._sock.recv_into(buffer)
+            except BlockingIOError:
+                pass
+            return self._retry(partial(self.recv_noblock_into, buffer), time_left(deadline))[0]
+        try:
+            result = self._sock.recv_into(buffer)
+        except BlockingIOError:
+            self._read_would_block()
+            return self._after_would_block(partial(self.recv_noblock_into, buffer), False, timeout)[0]
+        if not waits_first:
+            self._read_probe_found_data()
+        return result
+
+    def recv_noblock_into(self, buffer: Buffer) -> int:
+        """Read into ``buffer`` without blocking.
+
+        Raises:
+            WouldBlockOnRead: no data yet.
+            ConnectionResetError: the peer reset the connection.
+            OSError: ``EBADF`` once closed; any other socket error.
+
+        Returns:
+            The number of bytes written; ``0`` for a non-empty buffer means EOF.
+        """
+        sock = self._sock
+        try:
+            return sock.recv_into(buffer)
+        except BlockingIOError:
+            raise WouldBlockOnRead(sock.fileno()) from None
+
+    def recv_noblock_with_ancillary(self, bufsize: int, ancillary_bufsize: int) -> tuple[bytes, ReceivedAncillaryData]:
+        """Read up to ``bufsize`` bytes and the ancillary data that came with them.
+
+        ``AF_UNIX`` only. Size ``ancillary_bufsize`` with
+        :func:`ancillary_space_for_fds` / :func:`ancillary_space_for_credentials`.
+        Received descriptors are close-on-exec and yours to close.
+
+        Raises:
+            ValueError: a size is negative.
+            UnsupportedOperation: not an ``AF_UNIX`` socket.
+            WouldBlockOnRead: no data yet.
+            OSError: ``EMSGSIZE`` when the control data was cut (every
+                descriptor that arrived is closed first, and the data bytes of
+                this call are lost); ``EBADF`` once closed; any other socket
+                error.
+
+        Returns:
+            The bytes (``b""`` for a positive ``bufsize`` means EOF) and the
+            control messages as ``(level, type, data)`` tuples.
+        """
+        check_bufsize(bufsize)
+        check_ancillary_bufsize(ancillary_bufsize)
+        self._check_unix()
+        sock = self._sock
+        try:
+            data, ancillary_data, msg_flags, _ = sock.recvmsg(bufsize, ancillary_bufsize, _RECVMSG_FLAGS)
+        except BlockingIOError:
+            raise WouldBlockOnRead(sock.fileno()) from None
+        raise_on_truncated_control(ancillary_data, msg_flags)
+        return data, ancillary_data
+
+    def recv_noblock_with_ancillary_into(
+        self, buffer: Buffer, ancillary_bufsize: int
+    ) -> tuple[int, ReceivedAncillaryData]:
+        """Read into ``buffer`` together with the ancillary data that came with the bytes.
+
+        Same rules as :meth:`recv_noblock_with_ancillary`.
+
+        Raises:
+            ValueError: ``ancillary_bufsize`` is negative.
+            UnsupportedOperation: not an ``AF_UNIX`` socket.
+            WouldBlockOnRead: no data yet.
+            OSError: ``EMSGSIZE`` when the control data was cut (every
+                descriptor that arrived is closed first); ``EBADF`` once
+                closed; any other socket error.
+
+        Returns:
+            The number of bytes written (``0`` for a non-empty buffer means
+            EOF) and the control messages as ``(level, type, data)`` tuples.
+        """
+        check_ancillary_bufsize(ancillary_bufsize)
+        self._check_unix()
+        sock = self._sock
+        try:
+            nbytes, ancillary_data, msg_flags, _ = sock.recvmsg_into([buffer], ancillary_bufsize, _RECVMSG_FLAGS)
+        except BlockingIOError:
+            raise WouldBlockOnRead(sock.fileno()) from None
+        raise_on_truncated_control(ancillary_data, msg_flags)
+        return nbytes, ancillary_data
+
+    def recv_with_ancillary(
+        self, bufsize: int, ancillary_bufsize: int, timeout: float
+    ) -> tuple[bytes, ReceivedAncillaryData]:
+        """Retry :meth:`recv_noblock_with_ancillary` within ``timeout``.
+
+        Raises:
+            ValueError: a size is negative, or ``timeout`` is negative or NaN.
+            UnsupportedOperation: not an ``AF_UNIX`` socket.
+            TimeoutError: no data arrived in time.
+            OSError: ``EMSGSIZE`` when the control data was cut (see
+                :meth:`recv_noblock_with_ancillary`); ``EBADF`` once closed;
+                any other socket error.
+        """
+        result: tuple[bytes, ReceivedAncillaryData] = super().recv_with_ancillary(bufsize, ancillary_bufsize, timeout)
+        return result
+
+    def recv_with_ancillary_into(
+        self, buffer: Buffer, ancillary_bufsize: int, timeout: float
+    ) -> tuple[int, ReceivedAncillaryData]:
+        """Retry :meth:`recv_noblock_with_ancillary_into` within ``timeout``.
+
+        Raises:
+            ValueError: ``ancillary_bufsize`` is negative, or ``timeout`` is
+                negative or NaN.
+            UnsupportedOperation: not an ``AF_UNIX`` socket.
+            TimeoutError: no data arrived in time.
+            OSError: ``EMSGSIZE`` when the control data was cut; ``EBADF``
+                once closed; any other socket error.
+        """
+        result: tuple[int, ReceivedAncillaryData] = super().recv_with_ancillary_into(buffer, ancillary_bufsize, timeout)
+        return result
+
+    # ------------------------------------------------------------ writing --
+
+    def send(self, data: Buffer, timeout: float) -> int:
+        """Send some of ``data``, waiting at most ``timeout`` seconds for room.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+            TimeoutError: nothing could be sent in time.
+            BrokenPipeError: the write side is shut down, or the peer is gone.
+            ConnectionResetError: the peer reset the connection.
+            OSError: ``EBADF`` once closed; any other socket error.
+
+        Returns:
+            The number of bytes sent.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        try:
+            return self._sock.send(data)
+        except BlockingIOError:
+            pass
+        return self._after_would_block(partial(self.send_noblock, data), True, timeout)[0]
+
+    def send_noblock(self, data: Buffer) -> int:
+        """Send some of ``data`` without blocking.
+
+        Raises:
+            WouldBlockOnWrite: no room in the send buffer.
+            BrokenPipeError: the write side is shut down, or the peer is gone.
+            ConnectionResetError: the peer reset the connection.
+            OSError: ``EBADF`` once closed; any other socket error.
+
+        Returns:
+            The number of bytes sent.
+        """
+        sock = self._sock
+        try:
+            return sock.send(data)
+        except BlockingIOError:
+            raise WouldBlockOnWrite(sock.fileno()) from None
+
+    def send_all(self, data: Buffer, timeout: float) -> None:
+        """Send all of ``data`` within one budget of ``timeout`` seconds.
+
+        The first ``send`` is tried at once; the clock is read only if it
+        could not send everything. The data is never copied. On error there
+        is no telling how much was sent.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+            TypeError: ``data`` is not a C-contiguous buffer.
+            TimeoutError: the budget ran out before everything was sent.
+            BrokenPipeError: the write side is shut down, or the peer is gone.
+            ConnectionResetError: the peer reset the connection.
+            OSError: ``EBADF`` once closed; any other socket error.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except BufferError as exc:
+            raise TypeError(f"send_all() needs a C-contiguous buffer: {exc}") from None
+        if type(data) in _BYTE_TYPES:
+            if sent == len(data):  # type: ignore[arg-type]
+                return
+            view = memoryview(data)
+        else:
+            view = memoryview(data)
+            if view.itemsize != 1 or view.ndim != 1:
+                view = view.cast("B")
+            if sent == len(view):
+                return
+        self._send_all_rest(view[sent:], timeout)
+
+    def _send_all_rest(self, view: memoryview, timeout: float) -> None:
+        # The send buffer is full (the first try sent part, or nothing): wait
+        # for room before each further try rather than failing one first.
+        deadline = deadline_after(timeout)
+        while True:
+            sent = self._after_would_block(partial(self.send_noblock, view), True, time_left(deadline))[0]
+            if sent == len(view):
+                return
+            view = view[sent:]
+
+    def send_all_from_iterable(self, iterable_of_data: Iterable[Buffer], timeout: float) -> None:
+        """Send every chunk in order with scatter/gather ``sendmsg``.
+
+        At most ``IOV_MAX`` buffers per system call; chunks are never joined
+        or copied (a chunk sent in part is resumed through a memoryview
+        slice). Empty chunks anywhere are fine.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+            TimeoutError: the budget ran out before everything was sent.
+            BrokenPipeError: the write side is shut down, or the peer is gone.
+            ConnectionResetError: the peer reset the connection.
+            OSError: ``EBADF`` once closed; any other socket error.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        buffers = iterable_of_data if type(iterable_of_data) is list else list(iterable_of_data)
+        if len(buffers) <= IOV_MAX:
+            # First try inline: most gathers fit the send buffer in one call.
+            try:
+                sent = self._sock.sendmsg(buffers)
+            except BlockingIOError:
+                sent = 0
+            # One C-speed pass for the types, one for the lengths: len() of
+            # other buffers may count items, not bytes.
+            if _BYTE_TYPE_SET.issuperset(map(type, buffers)):
+                total = sum(map(len, buffers))
+            else:
+                total = sum(map(len, map(_byte_view, buffers)))
+            if sent == total:
+                return
+            buffers = _unsent(buffers, sent)
+        self._send_all_vectored(self._sendmsg_noblock, buffers, timeout)
+
+    def _sendmsg_noblock(self, buffers: list[Buffer]) -> int:
+        sock = self._sock
+        try:
+            return sock.sendmsg(buffers)
+        except BlockingIOError:
+            raise WouldBlockOnWrite(sock.fileno()) from None
+
+    def send_all_noblock_with_ancillary(self, iterable_of_data: Iterable[Buffer], ancillary_data: Any) -> None:
+        """Send all chunks and ``ancillary_data`` in ONE ``sendmsg`` call, without blocking.
+
+        ``AF_UNIX`` only. ``ancillary_data`` is an iterable of
+        ``(level, type, data)`` tuples, e.g. from :func:`fds_message`. A
+        stream carries control data only along with at least one byte.
+
+        Raises:
+            ValueError: there is ancillary data but no byte to carry it.
+            UnsupportedOperation: not an ``AF_UNIX`` socket.
+            WouldBlockOnWrite: nothing can be sent now.
+            OSError: ``EMSGSIZE`` when not all bytes went in that one call
+                (the ancillary data and the first bytes did go); ``EBADF`` once
+                closed; any other socket error.
+        """
+        self._check_unix()
+        buffers = list(iterable_of_data)
+        ancillary = list(ancillary_data)
+        total = sum(memoryview(buffer).nbytes for buffer in buffers)
+        if ancillary and not total:
+            raise ValueError("Ancillary data needs at least one byte of data to go with it on a stream")
+        sock = self._sock
+        try:
+            sent = sock.sendmsg(buffers, ancillary)
+        except BlockingIOError:
+            raise WouldBlockOnWrite(sock.fileno()) from None
+        if sent != total:
+            raise OSError(errno.EMSGSIZE, f"Only {sent} of {total} bytes could be sent with the ancillary data")
+
+    def send_eof(self) -> None:
+        """Shut the write side down: the peer reads EOF after the data sent.
+
+        Does nothing when the transport is closed, or the socket is no
+        longer connected.
+
+        Raises:
+            OSError: the system refused the shutdown for another reason.
+        """
+        sock = self._sock
+        if sock.fileno() < 0:
+            return
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            if exc.errno not in _SEND_EOF_IGNORED:
+                raise
+
+    def send_file(self, file: IO[bytes], timeout: float, *, offset: int = 0, count: int | None = None) -> int:
+        """Send the content of ``file`` from ``offset``, ``count`` bytes or to its end.
+
+        With a regular file (one that has a descriptor), the bytes go from
+        the kernel's page cache to the socket with :func:`os.sendfile`,
+        never through Python. Otherwise (pipes, :class:`io.BytesIO`, systems
+        without ``sendfile``) the file is read in chunks and sent with
+        :meth:`send_all`. One budget of ``timeout`` seconds covers the whole
+        transfer. Afterwards (also after an error) the file position of a
+        seekable file is ``offset`` plus the bytes sent, so a caller can
+        tell how far a failed transfer went, as with
+        :meth:`socket.socket.sendfile`.
+
+        Parameters:
+            file: a file object open for reading in binary mode.
+            timeout: the budget in seconds, for the whole transfer.
+            offset: the position to start at (``0``: the beginning, or the
+                current position of a file that cannot seek).
+            count: how many bytes to send at most; :data:`None` to send up to
+                the end of the file.
+
+        Raises:
+            TypeError: ``offset`` or ``count`` is not an int.
+            ValueError: ``offset`` is negative, ``count`` is not positive, a
+                non-zero ``offset`` is given for a file that cannot seek, or
+                ``timeout`` is negative or NaN.
+            TimeoutError: the budget ran out.
+            BrokenPipeError: the write side is shut down, or the peer is gone.
+            ConnectionResetError: the peer reset the connection.
+            OSError: ``EBADF`` once closed; a read or socket error.
+
+        Returns:
+            The number of bytes sent (fewer than ``count`` when the file ended
+            first).
+        """
+        _check_offset_and_count(offset, count)
+        deadline = deadline_after(timeout)
+        if self._sock.fileno() < 0:
+            raise closed_error()
+        in_fd = _regular_file_descriptor(file)
+        if in_fd is not None and hasattr(os, "sendfile"):
+            sent = self._send_file_zero_copy(file, in_fd, offset, count, deadline)
+            if sent is not None:
+                return sent
+        return self._send_file_by_copy(file, offset, count, deadline)
+
+    def _send_file_zero_copy(
+        self, file: IO[bytes], in_fd: int, offset: int, count: int | None, deadline: float
+    ) -> int | None:
+        # Returns None when sendfile() cannot be used for this pair (before
+        # anything was sent), so that the caller falls back to copying.
+        if count is None:
+            count = max(os.fstat(in_fd).st_size - offset, 0)
+        sent = 0
+        try:
+            while sent < count:
+                send_chunk = partial(self._sendfile_noblock, in_fd, offset + sent, min(count - sent, _SENDFILE_CHUNK))
+                if sent:  # the last call filled the send buffer: wait for room first
+                    nbytes = self._after_would_block(send_chunk, True, time_left(deadline))[0]
+                else:
+                    nbytes = self._retry(send_chunk, time_left(deadline))[0]
+                if nbytes == 0:  # the file is shorter than it was
+                    break
+                sent += nbytes
+        except OSError as exc:
+            if not sent and exc.errno in _SENDFILE_UNSUPPORTED:
+                return None
+            raise
+        finally:
+            # os.sendfile() leaves the file position alone; move it past what went.
+            file.seek(offset + sent)
+        return sent
+
+    def _sendfile_noblock(self, in_fd: int, position: int, size: int) -> int:
+        sock = self._sock
+        try:
+            return os.sendfile(sock.fileno(), in_fd, position, size)
+        except BlockingIOError:
+            raise WouldBlockOnWrite(sock.fileno()) from None
+
+    def _send_file_by_copy(self, file: IO[bytes], offset: int, count: int | None, deadline: float) -> int:
+        seekable = file.seekable()
+        if seekable:
+            file.seek(offset)
+        elif offset:
+            raise ValueError("A non-zero offset needs a file that can seek")
+        sent = 0
+        try:
+            while count is None or sent < count:
+                chunk = file.read(_FALLBACK_CHUNK if count is None else min(_FALLBACK_CHUNK, count - sent))
+                if not chunk:
+                    break
+                self.send_all(chunk, time_left(deadline))
+                sent += len(chunk)
+        finally:
+            if seekable:
+                file.seek(offset + sent)
+        return sent
+
+    # -------------------------------------------------------------- other --
+
+    def _check_unix(self) -> None:
+        if not self._unix:
+            raise UnsupportedOperation("Ancillary data needs an AF_UNIX socket")
+
+
+def _unsent(buffers: list[Buffer], sent: int) -> list[Buffer]:
+    """What is left of ``buffers`` once their first ``sent`` bytes are gone (no copies)."""
+    if not sent:
+        return buffers
+    for index, buffer in enumerate(buffers):
+        view = _byte_view(buffer)
+        size = len(view)
+        if sent < size:
+            return [view[sent:], *buffers[index + 1 :]]
+        sent -= size
+    return []
+
+
+def _check_offset_and_count(offset: int, count: int | None) -> None:
+    if not isinstance(offset, int):
+        raise TypeError(f"offset must be an int, not {type(offset).__name__}")
+    if offset < 0:
+        raise ValueError(f"offset must not be negative, got {offset}")
+    if count is not None:
+        if not isinstance(count, int):
+            raise TypeError(f"count must be an int or None, not {type(count).__name__}")
+        if count <= 0:
+            raise ValueError(f"count must be positive, got {count}")
+
+
+def _regular_file_descriptor(file: IO[bytes]) -> int | None:
+    try:
+        fd = file.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both of the last two
+        return None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return None
+    return fd if stat.S_ISREG(mode) else None

@@ -1,0 +1,873 @@
+"""SSLStreamTransport: TLS on a socket, with OpenSSL reading and writing it.
+
+Why wrap the socket, not a memory BIO
+=====================================
+
+``transports.composite.TLSStreamTransport`` runs TLS over any stream
+transport by moving ciphertext between two memory BIOs and the wrapped
+transport: one more copy each way and a Python loop per record. When the
+transport *is* a socket, :meth:`ssl.SSLContext.wrap_socket` lets OpenSSL
+read and write the descriptor itself. This transport does that, in
+non-blocking mode, and adds what a plain :class:`ssl.SSLSocket` lacks:
+timeouts with one budget per call, a bounded handshake and closing
+handshake, the typed attributes, and the ownership rules of the other
+socket transports (``_ownership.py``), which it reuses.
+
+The want-read / want-write loop
+===============================
+
+In non-blocking mode every :class:`ssl.SSLSocket` operation may raise
+:exc:`ssl.SSLWantReadError` or :exc:`ssl.SSLWantWriteError`: OpenSSL needs
+the socket to become readable or writable before it can go on. Either can
+come from either operation: a read may have to write (a TLS 1.2
+renegotiation, an alert), a write may have to read. The transport turns
+them into :class:`~transports.selector.WouldBlockOnRead` /
+:class:`~transports.selector.WouldBlockOnWrite` on the socket's descriptor
+and waits for that direction (``SelectorBaseTransport._retry``); neither
+ever reaches the caller. Every other error is final and propagates at
+once: an :exc:`ssl.SSLError` (a corrupt record, an alert, a peer that does
+not speak TLS), an :exc:`ssl.SSLSyscallError`, a :exc:`ConnectionResetError`.
+None of them is turned into a wait.
+
+Two OpenSSL facts shape the hot paths:
+
+- A readable socket does not mean a record is complete: after a wait,
+  ``SSL_read`` may still want to read (half a record arrived, or only a
+  session ticket). The transport simply waits again, within the budget.
+- Decrypted data may already sit in OpenSSL's buffer (``pending()``) while
+  the socket has nothing to read: a record larger than the caller's
+  buffer. The "wait first" mode of receives (see ``_ownership.py``) must
+  never wait then; it asks ``pending()`` before it waits.
+
+The hot paths
+=============
+
+As in ``SocketStreamTransport``, ``recv``, ``recv_into``, ``send`` and
+``send_all`` call the :class:`ssl.SSLSocket` method first, inline: no
+closure, no clock read, no lock. A failed non-blocking TLS call is
+expensive (CPython builds an :exc:`ssl.SSLWantReadError` with a formatted
+message, several microseconds), so receives adapt between trying first
+and waiting first exactly as the plain socket transport does. ``recv``
+returns what ``SSLSocket.recv`` returns (at most one record, never
+copied again).
+
+A write that OpenSSL has started must be finished
+=================================================
+
+``SSL_write`` is all or nothing for the caller, but not for the socket:
+when it raises a "want" error it may already have encrypted and sent some
+records, and keeps the rest of the current record. It must then be called
+again with the same data (CPython allows a moved buffer, not different
+contents). Otherwise the next write is spliced onto the old one, or fails
+with "bad write retry". The retry loops here always retry with the same
+buffer. When a blocking send gives up half-way (a timeout), the transport
+keeps a copy of that write and finishes it first, before the next write
+and before the close_notify, so the peer never sees a torn stream. As for
+any failed ``send_all``, there is no telling how much of the data the peer
+will get; here, the write in progress is taken. ``send`` and ``send_all``
+hand OpenSSL at most 64 KiB / 1 MiB at a time, which bounds that copy.
+
+``send_noblock`` keeps OpenSSL's own rule: after it raised
+``WouldBlockOn*``, call it again with the same object.
+
+Closing
+=======
+
+With ``standard_compatible=True`` (the default), :meth:`~SSLStreamTransport.close`
+finishes an interrupted write, sends a close_notify and waits for the
+peer's (``SSLSocket.unwrap()``, retried on want-read / want-write), all
+within ``shutdown_timeout``: many TLS 1.3 peers never answer. Every error
+of that exchange is swallowed (the peer may be gone); the socket is closed
+in every case. A peer that ends the connection without a close_notify (a
+"ragged EOF", which a truncation attack looks like) makes ``recv`` raise
+:exc:`ssl.SSLEOFError`: the socket is wrapped with
+``suppress_ragged_eofs=False``. (A context with
+:data:`ssl.OP_IGNORE_UNEXPECTED_EOF` asks OpenSSL to report such an EOF as
+a clean close.) With ``standard_compatible=False``, ``close`` sends
+nothing and a ragged EOF reads as ``b""``.
+
+A received close_notify reads as ``b""``; after any end of the stream,
+``send`` raises :exc:`ConnectionResetError` (OpenSSL itself would still
+encrypt data for a peer that said it is gone).
+
+Closing the socket follows ``close_socket``'s rule (detach, shut down,
+close, so that a thread polling it wakes up) with one step more: between
+the detach and the shutdown, the :class:`ssl.SSLSocket` is closed, which
+drops its OpenSSL object. A woken thread's next call then fails with
+``EBADF``; without it, ``SSL_read`` would still read the old descriptor
+number, which may belong to another file by then.
+
+Why no ``send_eof``
+===================
+
+Refused with :exc:`~transports.abc.UnsupportedOperation`, for the reasons
+``TLSStreamTransport`` gives: TLS 1.2 (RFC 5246, 7.2.1) makes the receiver
+of a close_notify answer with its own and stop writing, only TLS 1.3
+allows writing on, the version is the peer's choice as much as ours, and
+this project's TLS transports read a close_notify as the end of the
+connection. A half-close that works towards some peers only is worse than
+a clear refusal.
+
+Threads
+=======
+
+One thread may receive while another sends, as with :class:`ssl.SSLSocket`
+(and with the same caveat: OpenSSL does not serialise the two; taking a
+lock around every call would cost more than the rest of the transport's
+overhead together). :meth:`~SSLStreamTransport.close` from another thread
+wakes a blocked operation, which then fails with ``EBADF``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SSLStreamTransport"]
+
+import errno
+import selectors
+import socket
+import ssl
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from ssl import SSLEOFError, SSLError, SSLWantReadError, SSLWantWriteError, SSLZeroReturnError
+from types import MappingProxyType
+from typing import Any, Final, cast, final
+
+from typing_extensions import Buffer
+
+from transports.abc import (
+    TLSAttribute,
+    TypedAttributeLookupError,
+    UnsupportedOperation,
+    deadline_after,
+    time_left,
+    timeout_error,
+    validate_timeout,
+)
+from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
+
+from ._attributes import socket_attributes
+from ._ownership import SocketOwner, close_socket
+from ._proxy import SocketProxy
+
+_DEFAULT_HANDSHAKE_TIMEOUT: Final = 60.0
+_DEFAULT_SHUTDOWN_TIMEOUT: Final = 30.0
+
+# The most plaintext one send() hands to OpenSSL: four full records.
+_SEND_LIMIT: Final = 64 * 1024
+# The most plaintext send_all() hands to OpenSSL in one SSL_write.
+_WRITE_CHUNK: Final = 1024 * 1024
+_BYTE_TYPES: Final = (bytes, bytearray)
+_WANT: Final = (SSLWantReadError, SSLWantWriteError)
+
+
+def _peer_closed_error() -> ConnectionResetError:
+    return ConnectionResetError(errno.ECONNRESET, "The peer closed the TLS connection")
+
+
+def _byte_view(data: Buffer) -> memoryview:
+    view = memoryview(data)
+    return view if view.itemsize == 1 and view.ndim == 1 else view.cast("B")
+
+
+@final
+class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
+    """A TLS connection over a connected ``SOCK_STREAM`` socket.
+
+    The constructor wraps the plain socket with ``ssl_context.wrap_socket``
+    (non-blocking) and performs the handshake, within ``handshake_timeout``.
+    From the call on, the transport owns the socket: :meth:`close` closes
+    it, and so does every failure of the constructor, whatever it is
+    (argument errors included), so a refused certificate leaks no
+    descriptor. An open transport that is garbage-collected emits
+    :exc:`ResourceWarning` and closes the socket.
+
+    Typed attributes: the :class:`~transports.abc.TLSAttribute` set and the
+    socket's :class:`SocketAttribute` set; every getter raises
+    :exc:`~transports.abc.TypedAttributeLookupError` once the transport is
+    closed.
+
+    Parameters:
+        sock: a connected ``SOCK_STREAM`` socket (TCP, or ``AF_UNIX``); not
+            an :class:`ssl.SSLSocket`.
+        ssl_context: the :class:`ssl.SSLContext` of the connection.
+        retry_interval: the longest single wait, in seconds, before an
+            operation is tried again (so that a close from another thread is
+            noticed); :data:`math.inf` disables it.
+        handshake_timeout: seconds the handshake may take, in total; 60 s
+            when :data:`None`.
+        shutdown_timeout: seconds :meth:`close` may spend on the closing
+            handshake, in total; 30 s when :data:`None`.
+        server_side: :data:`True` for the server end of the handshake. When
+            :data:`None`, the transport is a server unless
+            ``server_hostname`` is given.
+        server_hostname: the host name the server's certificate must match
+            (and the SNI sent); client side only.
+        standard_compatible: when :data:`True` (the default), :meth:`close`
+            sends a close_notify and waits for the peer's, and a peer that
+            ends the connection without one makes :meth:`recv` raise
+            :exc:`ssl.SSLEOFError`. When :data:`False`, no closing
+            handshake is done and such an end reads as ``b""``.
+        session: a :class:`ssl.SSLSession` of an earlier connection to
+            resume (client side).
+        selector_factory: when given, makes the selector of every wait.
+
+    Raises:
+        TypeError: ``sock`` is not a :class:`socket.socket` or is an
+            :class:`ssl.SSLSocket`; ``ssl_context`` is not an
+            :class:`ssl.SSLContext`.
+        ValueError: ``sock`` is not a ``SOCK_STREAM`` socket;
+            ``retry_interval`` is not positive; a timeout is negative or
+            NaN; ``server_hostname`` was given to a server; a client has no
+            ``server_hostname`` while ``ssl_context.check_hostname`` is set;
+            or ``session`` was given to a server.
+        TimeoutError: the handshake did not finish within ``handshake_timeout``.
+        ssl.SSLCertVerificationError: the peer's certificate was refused
+            (untrusted, expired, wrong host name).
+        ssl.SSLEOFError: the peer ended the connection during the handshake.
+        ssl.SSLError: any other handshake failure, such as a peer that does
+            not speak TLS, or an alert from the peer.
+        OSError: the socket failed (for instance :exc:`ConnectionResetError`
+            or :exc:`BrokenPipeError` when the peer left, ``ENOTCONN`` for an
+            unconnected socket), or is closed.
+    """
+
+    __slots__ = (
+        "__closing",
+        "__peer_closed",
+        "__session",
+        "__session_reused",
+        "__shutdown_timeout",
+        "__sslsock",
+        "__standard_compatible",
+        "__unfinished",
+    )
+
+    __sslsock: ssl.SSLSocket
+    __unfinished: Buffer | None
+    __peer_closed: bool
+    __closing: bool
+    __standard_compatible: bool
+    __shutdown_timeout: float
+    __session: ssl.SSLSession | None
+    __session_reused: bool
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        ssl_context: ssl.SSLContext,
+        retry_interval: float,
+        *,
+        handshake_timeout: float | None = None,
+        shutdown_timeout: float | None = None,
+        server_side: bool | None = None,
+        server_hostname: str | None = None,
+        standard_compatible: bool = True,
+        session: ssl.SSLSession | None = None,
+        selector_factory: Callable[[], selectors.BaseSelector] | None = None,
+    ) -> None:
+        self.__closing = False
+        self.__unfinished = None
+        self.__peer_closed = False
+        self.__session = None
+        self.__session_reused = False
+        try:
+            # Checks the socket, switches it to non-blocking mode, sets up the
+            # waits; the socket attributes are made again for the SSLSocket.
+            super().__init__(sock, socket.SOCK_STREAM, retry_interval, selector_factory)
+            if not isinstance(ssl_context, ssl.SSLContext):
+                raise TypeError(f"Expected an ssl.SSLContext, got {type(ssl_context).__qualname__}")
+            handshake_timeout = validate_timeout(
+                _DEFAULT_HANDSHAKE_TIMEOUT if handshake_timeout is None else handshake_timeout
+            )
+            self.__shutdown_timeout = validate_timeout(
+                _DEFAULT_SHUTDOWN_TIMEOUT if shutdown_timeout is None else shutdown_timeout
+            )
+            if server_side is None:
+                server_side = server_hostname is None
+            if server_side and server_hostname is not None:
+                raise ValueError("server_hostname can only be given to a client (server_side=False)")
+            if not server_side and server_hostname is None and ssl_context.check_hostname:
+                raise ValueError("check_hostname requires server_hostname")
+            self.__standard_compatible = bool(standard_compatible)
+            # wrap_socket() moves the descriptor to a new SSLSocket object and
+            # detaches it from ``sock``, which is left closed.
+            sslsock = ssl_context.wrap_socket(
+                sock,
+                server_side=server_side,
+                server_hostname=server_hostname,
+                do_handshake_on_connect=False,
+                suppress_ragged_eofs=False,
+                session=session,
+            )
+            self._sock = self.__sslsock = sslsock
+            self._proxy = proxy = SocketProxy(sslsock)
+            self._extra = MappingProxyType(
+                {**socket_attributes(sslsock, proxy), **_tls_attributes(sslsock, self.__standard_compatible)}
+            )
+            self.__handshake(handshake_timeout)
+        except BaseException:
+            self.__close_after_failure(sock)
+            raise
+
+    def __handshake(self, timeout: float) -> None:
+        try:
+            self._retry(self.__handshake_noblock, timeout)
+        except TimeoutError as exc:
+            raise timeout_error("The TLS handshake did not finish in time") from exc
+
+    def __handshake_noblock(self) -> None:
+        sslsock = self.__sslsock
+        try:
+            sslsock.do_handshake()
+        except SSLWantReadError:
+            raise WouldBlockOnRead(sslsock.fileno()) from None
+        except SSLWantWriteError:
+            raise WouldBlockOnWrite(sslsock.fileno()) from None
+
+    def __close_after_failure(self, sock: Any) -> None:
+        try:
+            sslsock = self.__sslsock
+        except AttributeError:  # not wrapped yet: the caller's object still holds the descriptor
+            if isinstance(sock, socket.socket):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+            return
+        try:
+            self.__release_socket(sslsock)
+        except OSError:
+            pass  # the reason the constructor failed matters more
+
+    # -------------------------------------------------------- properties
+
+    @property
+    def session(self) -> ssl.SSLSession | None:
+        """The TLS session, to resume in a later connection (``session=``).
+
+        Still available after :meth:`close`. With TLS 1.3 the server sends
+        the session tickets after the handshake, so a client has a resumable
+        session only once it has received some data.
+        """
+        if self.__sslsock.fileno() < 0:
+            return self.__session
+        return self.__sslsock.session
+
+    @property
+    def session_reused(self) -> bool:
+        """Whether the handshake resumed an earlier session (also after :meth:`close`)."""
+        if self.__sslsock.fileno() < 0:
+            return self.__session_reused
+        return bool(self.__sslsock.session_reused)
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        """The :class:`~transports.abc.TLSAttribute` and :class:`SocketAttribute` getters.
+
+        ``TLSAttribute.peercert`` is :data:`None` when the peer sent no
+        certificate or it was not verified. Every getter raises
+        :exc:`~transports.abc.TypedAttributeLookupError` once closed.
+        """
+        return self._extra
+
+    # ----------------------------------------------------------- closing
+
+    def close(self) -> None:
+        """Close the TLS connection and the socket. Idempotent.
+
+        With ``standard_compatible=True``, first finish a write that a
+        timeout interrupted, send a close_notify and wait for the peer's, in
+        all at most ``shutdown_timeout`` seconds; every error of that
+        closing handshake (a peer that is gone, a timeout, a TLS error) is
+        swallowed. The socket is shut down and closed in every case.
+
+        Raises:
+            OSError: the system refused to close the descriptor (never for a
+                transport already closed).
+        """
+        if self.__closing:
+            return
+        self.__closing = True
+        sslsock = self.__sslsock
+        if sslsock.fileno() < 0:
+            return
+        try:
+            self.__session = sslsock.session
+            self.__session_reused = bool(sslsock.session_reused)
+            if self.__standard_compatible:
+                try:
+                    self.__closing_handshake(self.__shutdown_timeout)
+                except (OSError, ValueError):  # ssl.SSLError and TimeoutError included
+                    pass
+        finally:
+            self.__release_socket(sslsock)
+
+    def __closing_handshake(self, timeout: float) -> None:
+        deadline = deadline_after(timeout)
+        unfinished = self.__unfinished
+        if unfinished is not None and not self.__peer_closed:
+            self._retry(partial(self.send_noblock, unfinished), timeout)
+        self._retry(self.__unwrap_noblock, time_left(deadline))
+
+    def __unwrap_noblock(self) -> None:
+        sslsock = self.__sslsock
+        try:
+            sslsock.unwrap()
+        except SSLWantReadError:
+            raise WouldBlockOnRead(sslsock.fileno()) from None
+        except SSLWantWriteError:
+            raise WouldBlockOnWrite(sslsock.fileno()) from None
+
+    @staticmethod
+    def __release_socket(sslsock: ssl.SSLSocket) -> None:
+        """Close ``sslsock``: detach, drop the OpenSSL object, shut down, close."""
+        if sslsock.fileno() < 0:
+            return
+        family, sock_type, proto = sslsock.family, sslsock.type, sslsock.proto
+        shell = socket.socket(family, sock_type, proto, fileno=sslsock.detach())
+        try:
+            sslsock.close()  # its descriptor is -1: this only drops the OpenSSL object
+        finally:
+            close_socket(shell, shutdown=True)
+
+    def is_closed(self) -> bool:
+        """Return :data:`True` once :meth:`close` has been called."""
+        return self.__closing or self.__sslsock.fileno() < 0
+
+    def send_eof(self) -> None:
+        """Refuse to half-close: TLS half-close is not supported.
+
+        A close_notify is a full close for TLS 1.2 peers (RFC 5246) and for
+        this project's TLS transports; see the module documentation. Does
+        nothing when the transport is closed.
+
+        Raises:
+            UnsupportedOperation: always, unless the transport is closed.
+        """
+        if self.is_closed():
+            return
+        raise UnsupportedOperation("TLS half-close (send_eof) is not supported; close the transport instead")
+
+    # --------------------------------------------------------- receiving
+
+    def __end_of_stream(self, exc: SSLError) -> bool:
+        """Whether ``exc`` from a read is an end of stream that reads as ``b""``.
+
+        Every end of the stream, clean or not, makes later sends raise
+        :exc:`ConnectionResetError`.
+        """
+        if isinstance(exc, SSLZeroReturnError):
+            self.__peer_closed = True
+            return True
+        if isinstance(exc, SSLEOFError):
+            self.__peer_closed = True
+            return not self.__standard_compatible
+        return False
+
+    def recv(self, bufsize: int, timeout: float) -> bytes:
+        """Read up to ``bufsize`` bytes of plaintext, waiting at most ``timeout`` seconds.
+
+        Returns at most one TLS record's worth (16 KiB), as OpenSSL
+        decrypted it.
+
+        Raises:
+            ValueError: ``bufsize`` is negative, or ``timeout`` is negative or NaN.
+            TimeoutError: no complete record arrived in time.
+            ssl.SSLEOFError: the peer ended the connection without a
+                close_notify and ``standard_compatible`` is :data:`True`.
+            ssl.SSLError: the TLS connection failed (a corrupt record, an
+                alert from the peer).
+            ConnectionResetError: the peer reset the connection.
+            OSError: ``EBADF`` once closed; any other socket error.
+
+        Returns:
+            The bytes read; ``b""`` for a positive ``bufsize`` means EOF: a
+            close_notify, or with ``standard_compatible=False`` any EOF.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        sslsock = self.__sslsock
+        waits_first = self._read_waits_first
+        if waits_first > 0 and timeout and bufsize > 0:
+            self._read_waits_first = waits_first - 1
+            if not sslsock.pending():
+                deadline = self._wait_readable(timeout)
+                try:
+                    data = sslsock.recv(bufsize)
+                except _WANT as exc:
+                    want_write = type(exc) is SSLWantWriteError
+                    return self._after_would_block(
+                        partial(self.recv_noblock, bufsize), want_write, time_left(deadline)
+                    )[0]
+                except SSLError as exc:
+                    if self.__end_of_stream(exc):
+                        return b""
+                    raise
+                if not data:
+                    self.__peer_closed = True
+                return data
+        try:
+            data = sslsock.recv(bufsize)
+        except SSLWantReadError:
+            want_write = False
+        except SSLWantWriteError:
+            want_write = True
+        except SSLError as exc:
+            if self.__end_of_stream(exc):
+                return b""
+            raise
+        else:
+            if not data and bufsize:
+                self.__peer_closed = True
+            if not waits_first:
+                self._read_probe_found_data()
+            return data
+        if not want_write:
+            self._read_would_block()
+        return self._after_would_block(partial(self.recv_noblock, bufsize), want_write, timeout)[0]
+
+    def recv_noblock(self, bufsize: int) -> bytes:
+        """Read up to ``bufsize`` bytes of plaintext without blocking.
+
+        Raises:
+            ValueError: ``bufsize`` is negative.
+            WouldBlockOnRead: no complete record yet.
+            WouldBlockOnWrite: OpenSSL must write first (renegotiation).
+            ssl.SSLEOFError: the peer ended the connection without a
+                close_notify and ``standard_compatible`` is :data:`True`.
+            ssl.SSLError: the TLS connection failed.
+            OSError: ``EBADF`` once closed; any other socket error.
+
+        Returns:
+            The bytes read; ``b""`` for a positive ``bufsize`` means EOF.
+        """
+        sslsock = self.__sslsock
+        try:
+            data = sslsock.recv(bufsize)
+        except SSLWantReadError:
+            raise WouldBlockOnRead(sslsock.fileno()) from None
+        except SSLWantWriteError:
+            raise WouldBlockOnWrite(sslsock.fileno()) from None
+        except SSLError as exc:
+            if self.__end_of_stream(exc):
+                return b""
+            raise
+        if not data and bufsize:
+            self.__peer_closed = True
+        return data
+
+    def recv_into(self, buffer: Buffer, timeout: float) -> int:
+        """Read plaintext into ``buffer``, waiting at most ``timeout`` seconds.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+            TypeError: ``buffer`` is not a writable buffer.
+            TimeoutError: no complete record arrived in time.
+            ssl.SSLEOFError: the peer ended the connection without a
+                close_notify and ``standard_compatible`` is :data:`True`.
+            ssl.SSLError: the TLS connection failed.
+            ConnectionResetError: the peer reset the connection.
+            OSError: ``EBADF`` once closed; any other socket error.
+
+        Returns:
+            The number of bytes written; ``0`` for a non-empty buffer means
+            EOF (see :meth:`recv`).
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        sslsock = self.__sslsock
+        waits_first = self._read_waits_first
+        if waits_first > 0 and timeout:
+            self._read_waits_first = waits_first - 1
+            # (An empty buffer never waits: it reads nothing, at once.)
+            if not sslsock.pending() and memoryview(buffer).nbytes:
+                deadline = self._wait_readable(timeout)
+                try:
+                    nbytes = sslsock.recv_into(buffer)
+                except _WANT as exc:
+                    want_write = type(exc) is SSLWantWriteError
+                    return self._after_would_block(
+                        partial(self.recv_noblock_into, buffer), want_write, time_left(deadline)
+                    )[0]
+                except SSLError as exc:
+                    if self.__end_of_stream(exc):
+                        return 0
+                    raise
+                if not nbytes:
+                    self.__peer_closed = True
+                return nbytes
+        try:
+            nbytes = sslsock.recv_into(buffer)
+        except SSLWantReadError:
+            want_write = False
+        except SSLWantWriteError:
+            want_write = True
+        except SSLError as exc:
+            if self.__end_of_stream(exc):
+                return 0
+            raise
+        else:
+            if not nbytes and memoryview(buffer).nbytes:
+                self.__peer_closed = True
+            if not waits_first:
+                self._read_probe_found_data()
+            return nbytes
+        if not want_write:
+            self._read_would_block()
+        return self._after_would_block(partial(self.recv_noblock_into, buffer), want_write, timeout)[0]
+
+    def recv_noblock_into(self, buffer: Buffer) -> int:
+        """Read plaintext into ``buffer`` without blocking.
+
+        Raises:
+            TypeError: ``buffer`` is not a writable buffer.
+            WouldBlockOnRead: no complete record yet.
+            WouldBlockOnWrite: OpenSSL must write first (renegotiation).
+            ssl.SSLEOFError: the peer ended the connection without a
+                close_notify and ``standard_compatible`` is :data:`True`.
+            ssl.SSLError: the TLS connection failed.
+            OSError: ``EBADF`` once closed; any other socket error.
+
+        Returns:
+            The number of bytes written; ``0`` for a non-empty buffer means EOF.
+        """
+        sslsock = self.__sslsock
+        try:
+            nbytes = sslsock.recv_into(buffer)
+        except SSLWantReadError:
+            raise WouldBlockOnRead(sslsock.fileno()) from None
+        except SSLWantWriteError:
+            raise WouldBlockOnWrite(sslsock.fileno()) from None
+        except SSLError as exc:
+            if self.__end_of_stream(exc):
+                return 0
+            raise
+        if not nbytes and memoryview(buffer).nbytes:
+            self.__peer_closed = True
+        return nbytes
+
+    # ----------------------------------------------------------- sending
+
+    def send_noblock(self, data: Buffer) -> int:
+        """Encrypt and send ``data`` without blocking.
+
+        OpenSSL takes all of ``data`` or raises: after ``WouldBlockOn*``,
+        call again with the same object (OpenSSL may already have sent part
+        of it), as with a non-blocking :class:`ssl.SSLSocket`.
+
+        Raises:
+            WouldBlockOnWrite: no room in the socket's send buffer.
+            WouldBlockOnRead: OpenSSL must read first (renegotiation).
+            ConnectionResetError: the peer closed the TLS connection, or reset
+                the socket.
+            ssl.SSLError: the TLS connection failed.
+            OSError: ``EBADF`` once closed; any other socket error.
+
+        Returns:
+            The number of bytes sent: ``len(data)`` in bytes.
+        """
+        if self.__peer_closed:
+            raise _peer_closed_error()
+        unfinished = self.__unfinished
+        if unfinished is not None and unfinished is not data:
+            # A write given up earlier goes first (see the module documentation).
+            self.send_noblock(unfinished)
+        sslsock = self.__sslsock
+        try:
+            sent = sslsock.send(data)
+        except SSLWantWriteError:
+            self.__unfinished = data
+            raise WouldBlockOnWrite(sslsock.fileno()) from None
+        except SSLWantReadError:
+            self.__unfinished = data
+            raise WouldBlockOnRead(sslsock.fileno()) from None
+        self.__unfinished = None
+        return sent
+
+    def __before_send(self, timeout: float) -> float:
+        """Refuse to write after the peer closed; finish an interrupted write.
+
+        Returns what is left of ``timeout``.
+        """
+        if self.__peer_closed:
+            raise _peer_closed_error()
+        unfinished = self.__unfinished
+        if unfinished is None:
+            return timeout
+        return self._retry(partial(self.send_noblock, unfinished), timeout)[1]
+
+    def __finish_write(self, chunk: Buffer, want_write: bool, timeout: float) -> int:
+        """Retry the write of ``chunk`` that OpenSSL has started, until it is done.
+
+        Called after a first try raised a want error. If this gives up (a
+        timeout), a copy of ``chunk`` is kept, for the next write or
+        :meth:`close` to finish.
+        """
+        self.__unfinished = chunk
+        try:
+            return self._after_would_block(partial(self.send_noblock, chunk), want_write, timeout)[0]
+        except BaseException:
+            if self.__unfinished is chunk:
+                self.__unfinished = bytes(chunk)  # the caller gets its buffer back
+            raise
+
+    def send(self, data: Buffer, timeout: float) -> int:
+        """Encrypt and send the first bytes of ``data``, at most 64 KiB.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+            TypeError: ``data`` is not a C-contiguous buffer.
+            TimeoutError: the data could not be sent in time. If OpenSSL had
+                begun to send it, that write is finished by the next send (or
+                :meth:`close`): as for a failed :meth:`send_all`, there is no
+                telling how much of ``data`` the peer will get.
+            ConnectionResetError: the peer closed the TLS connection, or reset
+                the socket.
+            ssl.SSLError: the TLS connection failed.
+            OSError: ``EBADF`` once closed; any other socket error.
+
+        Returns:
+            The number of bytes of ``data`` sent.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        if self.__unfinished is not None or self.__peer_closed:
+            timeout = self.__before_send(timeout)
+        if type(data) in _BYTE_TYPES and len(data) <= _SEND_LIMIT:  # type: ignore[arg-type]
+            chunk: Buffer = data
+        else:
+            chunk = _byte_view(data)[:_SEND_LIMIT]
+        try:
+            return self.__sslsock.send(chunk)
+        except SSLWantWriteError:
+            want_write = True
+        except SSLWantReadError:
+            want_write = False
+        return self.__finish_write(chunk, want_write, timeout)
+
+    def send_all(self, data: Buffer, timeout: float) -> None:
+        """Encrypt and send all of ``data`` within one budget of ``timeout`` seconds.
+
+        The first write is tried at once; the clock is read only if it
+        cannot finish. OpenSSL gets at most 1 MiB per write. The data is
+        never copied before encryption.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+            TypeError: ``data`` is not a C-contiguous buffer.
+            TimeoutError: the budget ran out before everything was sent; the
+                write in progress is finished by the next send (or
+                :meth:`close`), the TLS stream stays intact, but there is no
+                telling how much of ``data`` the peer will get.
+            ConnectionResetError: the peer closed the TLS connection, or reset
+                the socket.
+            ssl.SSLError: the TLS connection failed.
+            OSError: ``EBADF`` once closed; any other socket error.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        if self.__unfinished is not None or self.__peer_closed:
+            timeout = self.__before_send(timeout)
+        if type(data) in _BYTE_TYPES and len(data) <= _WRITE_CHUNK:  # type: ignore[arg-type]
+            try:
+                sent = self.__sslsock.send(data)
+            except SSLWantWriteError:
+                want_write = True
+            except SSLWantReadError:
+                want_write = False
+            else:
+                if sent == len(data):  # type: ignore[arg-type]
+                    return
+                self.__send_rest(memoryview(data), sent, timeout)
+                return
+            deadline = deadline_after(timeout)
+            sent = self.__finish_write(data, want_write, timeout)
+            self.__send_rest(memoryview(data), sent, time_left(deadline))
+            return
+        self.__send_rest(_byte_view(data), 0, timeout)
+
+    def __send_rest(self, view: memoryview, sent: int, timeout: float) -> None:
+        total = len(view)
+        if sent >= total and total:
+            return
+        deadline = deadline_after(timeout)
+        sslsock = self.__sslsock
+        while True:
+            chunk = view[sent : sent + _WRITE_CHUNK]
+            try:
+                count = sslsock.send(chunk)
+            except SSLWantWriteError:
+                count = self.__finish_write(chunk, True, time_left(deadline))
+            except SSLWantReadError:
+                count = self.__finish_write(chunk, False, time_left(deadline))
+            sent += count
+            if sent >= total:
+                return
+
+    def send_all_from_iterable(self, iterable_of_data: Iterable[Buffer], timeout: float) -> None:
+        """Join the chunks and send them with one :meth:`send_all`.
+
+        Joining first makes full TLS records of many small chunks, instead
+        of one record (and its overhead) per chunk. Empty chunks are fine.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+            TypeError: a chunk is not a C-contiguous buffer.
+            TimeoutError: the budget ran out before everything was sent.
+            ConnectionResetError: the peer closed the TLS connection, or reset
+                the socket.
+            ssl.SSLError: the TLS connection failed.
+            OSError: ``EBADF`` once closed; any other socket error.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        self.send_all(b"".join(iterable_of_data), timeout)
+
+
+def _tls_attributes(sslsock: ssl.SSLSocket, standard_compatible: bool) -> dict[Any, Callable[[], Any]]:
+    """The getters of the :class:`~transports.abc.TLSAttribute` keys for ``sslsock``.
+
+    Closures over the socket, not methods of the transport: the transport
+    holds this mapping, and a cycle through it would delay the
+    ResourceWarning of a leaked transport until a garbage collection.
+    """
+
+    def open_socket() -> ssl.SSLSocket:
+        if sslsock.fileno() < 0:
+            raise TypedAttributeLookupError("The transport is closed")
+        return sslsock
+
+    def get_sslcontext() -> ssl.SSLContext:
+        return open_socket().context
+
+    def get_peercert() -> dict[str, Any] | None:
+        # getpeercert() gives {} for a certificate that was not verified.
+        return cast("dict[str, Any] | None", open_socket().getpeercert() or None)
+
+    def get_cipher() -> tuple[str, str, int]:
+        cipher = open_socket().cipher()
+        if cipher is None:
+            raise TypedAttributeLookupError("No cipher negotiated")
+        return cipher
+
+    def get_compression() -> str | None:
+        return open_socket().compression()
+
+    def get_tls_version() -> str:
+        version = open_socket().version()
+        if version is None:
+            raise TypedAttributeLookupError("No TLS version negotiated")
+        return version
+
+    def get_standard_compatible() -> bool:
+        open_socket()
+        return standard_compatible
+
+    return {
+        TLSAttribute.sslcontext: get_sslcontext,
+        TLSAttribute.peercert: get_peercert,
+        TLSAttribute.cipher: get_cipher,
+        TLSAttribute.compression: get_compression,
+        TLSAttribute.tls_version: get_tls_version,
+        TLSAttribute.standard_compatible: get_standard_compatible,
+    }
