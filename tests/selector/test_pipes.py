@@ -306,3 +306,50 @@ def test_two_threads_reading_one_transport(pipe: tuple[PipeReadTransport, PipeWr
         thread.join(10)
     assert errors == []
     assert sorted(results) == [b"a", b"b"]
+
+
+def test_waits_longer_than_poll_can_express(pipe: tuple[PipeReadTransport, PipeWriteTransport]) -> None:
+    """A month-long timeout is valid: no OverflowError from poll's int milliseconds."""
+    reader, writer = pipe
+    timer = threading.Timer(0.1, writer.send_all, args=(b"late", 1.0))
+    timer.start()
+    try:
+        assert reader.recv(10, 30 * 86400.0) == b"late"
+    finally:
+        timer.join()
+    r, w = os.pipe()
+    with PipeReadTransport(r, 365 * 86400.0) as slow_reader, PipeWriteTransport(w, 1.0) as slow_writer:
+        timer = threading.Timer(0.1, slow_writer.send_all, args=(b"later", 1.0))
+        timer.start()
+        try:
+            assert slow_reader.recv(10, math.inf) == b"later"
+        finally:
+            timer.join()
+
+
+def test_concurrent_close_is_idempotent() -> None:
+    for _ in range(200):
+        r, w = os.pipe()
+        os.close(w)
+        reader = PipeReadTransport(r, 1.0)
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def close_it(
+            transport: PipeReadTransport = reader,
+            barrier: threading.Barrier = barrier,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            barrier.wait()
+            try:
+                transport.close()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=close_it) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert errors == []
+        assert reader.is_closed()

@@ -165,7 +165,8 @@ def test_retry_interval_bounds_a_single_wait(idle_pipe: tuple[int, int]) -> None
     gaps = [later - earlier for earlier, later in itertools.pairwise(calls)]
     assert len(calls) >= 5
     assert max(gaps) < 0.05 + LATE_MARGIN
-    assert min(gaps) >= 0.045
+    # The last wait is cut short by the end of the budget, the others are not.
+    assert min(gaps[:-1]) >= 0.045
 
 
 def test_waiting_on_a_closed_descriptor_is_ebadf() -> None:

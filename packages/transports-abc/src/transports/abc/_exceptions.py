@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["TypedAttributeLookupError", "UnsupportedOperation"]
+__all__ = ["TypedAttributeLookupError", "UnsupportedOperation", "closed_error"]
+
+import errno
+import os
 
 
 class UnsupportedOperation(NotImplementedError):
@@ -22,3 +25,12 @@ class TypedAttributeLookupError(LookupError):
     absent, and by an attribute's getter when the value is unavailable
     (for instance the peer name of a closed socket).
     """
+
+
+def closed_error(message: str | None = None) -> OSError:
+    """Build the ``OSError(EBADF)`` of an operation on a closed transport.
+
+    Private to the family (the layers are pinned to one version): every
+    layer raises the same error, as a closed socket's methods do.
+    """
+    return OSError(errno.EBADF, message or os.strerror(errno.EBADF))

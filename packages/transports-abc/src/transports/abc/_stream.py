@@ -13,6 +13,7 @@ from typing import Any
 from typing_extensions import Buffer
 
 from ._base import BaseTransport
+from ._buffers import byte_view
 from ._exceptions import UnsupportedOperation
 from ._timeouts import time_left, validate_timeout
 from ._validation import check_ancillary_bufsize, check_bufsize
@@ -153,9 +154,7 @@ class StreamWriteTransport(BaseTransport):
         # The clock is read only when a first partial send forces a loop;
         # time spent in that first send is still charged to the budget.
         start = 0.0 if validate_timeout(timeout) == math.inf else monotonic()
-        view = memoryview(data)
-        if view.itemsize != 1 or view.ndim != 1:
-            view = view.cast("B")
+        view = byte_view(data)
         total = len(view)
         sent = self.send(view, timeout)
         if sent == total:

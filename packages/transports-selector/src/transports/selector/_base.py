@@ -32,15 +32,14 @@ from __future__ import annotations
 
 __all__ = ["SelectorBaseTransport"]
 
-import errno
 import math
-import os
 import select
 import selectors
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from transports.abc import BaseTransport, deadline_after, time_left, timeout_error, validate_timeout
+from transports.abc._exceptions import closed_error
 
 from ._exceptions import WouldBlockOnRead, WouldBlockOnWrite
 
@@ -51,9 +50,9 @@ _POLLIN = getattr(select, "POLLIN", 0)
 _POLLOUT = getattr(select, "POLLOUT", 0)
 _POLLNVAL = getattr(select, "POLLNVAL", 0)
 
-
-def _bad_descriptor() -> OSError:
-    return OSError(errno.EBADF, os.strerror(errno.EBADF))
+# The longest single poll: poll() and epoll take an int of milliseconds (about
+# 24.8 days at most); a longer wait is several waits, which _retry does anyway.
+_MAX_WAIT: Final[float] = 86400.0
 
 
 class SelectorBaseTransport(BaseTransport):
@@ -144,7 +143,9 @@ class SelectorBaseTransport(BaseTransport):
             OSError: ``EBADF`` when ``fileno`` is negative or not open.
         """
         if fileno < 0:
-            raise _bad_descriptor()
+            raise closed_error()
+        if timeout > _MAX_WAIT:
+            timeout = _MAX_WAIT
         if self._selector_factory is not None:
             with self._selector_factory() as selector:
                 selector.register(fileno, selectors.EVENT_WRITE if want_write else selectors.EVENT_READ)
@@ -173,4 +174,4 @@ class SelectorBaseTransport(BaseTransport):
             poller.register(fileno, _POLLOUT if want_write else _POLLIN)
             events = poller.poll(milliseconds)
         if events and events[0][1] & _POLLNVAL:
-            raise _bad_descriptor()
+            raise closed_error()

@@ -10,7 +10,13 @@ from typing import Any
 
 from typing_extensions import Buffer
 
-from transports.abc import DatagramReadTransport, DatagramTransport, DatagramWriteTransport, UnsupportedOperation
+from transports.abc import (
+    DatagramReadTransport,
+    DatagramTransport,
+    DatagramWriteTransport,
+    UnsupportedOperation,
+    validate_timeout,
+)
 from transports.abc._validation import check_ancillary_bufsize
 
 from ._base import SelectorBaseTransport
@@ -115,6 +121,8 @@ class SelectorDatagramWriteTransport(SelectorBaseTransport, DatagramWriteTranspo
             TimeoutError: the packet could not be sent in time.
             OSError: the transport failed, or is closed.
         """
+        if not timeout >= 0:
+            validate_timeout(timeout)
         if isinstance(ancillary_data, Iterator):
             ancillary_data = list(ancillary_data)
         self._retry(lambda: self.send_noblock_with_ancillary(data, ancillary_data), timeout)

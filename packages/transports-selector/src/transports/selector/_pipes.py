@@ -20,6 +20,7 @@ import errno
 import os
 import selectors
 import stat
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -27,6 +28,8 @@ from typing import Any
 from typing_extensions import Buffer
 
 from transports.abc import TypedAttributeLookupError, TypedAttributeSet, typed_attribute
+from transports.abc._exceptions import closed_error
+from transports.abc._validation import check_bufsize
 
 from ._base import SelectorBaseTransport
 from ._exceptions import WouldBlockOnRead, WouldBlockOnWrite
@@ -38,10 +41,6 @@ class PipeAttribute(TypedAttributeSet):
 
     fileno: int = typed_attribute()
     """The file descriptor; unavailable once the transport is closed."""
-
-
-def _closed_error() -> OSError:
-    return OSError(errno.EBADF, "The transport is closed")
 
 
 def _take_descriptor(fd: int, *, want_read: bool) -> int:
@@ -71,9 +70,20 @@ def _access_mode(fd: int) -> int:
 class _PipeEnd(SelectorBaseTransport):
     """Descriptor ownership shared by both ends: close, attributes, leaks."""
 
-    __slots__ = ("_fd",)
+    __slots__ = ("_close_lock", "_fd")
 
-    _fd: int
+    def __init__(
+        self,
+        fd: int,
+        retry_interval: float,
+        selector_factory: Callable[[], selectors.BaseSelector] | None,
+        *,
+        want_read: bool,
+    ) -> None:
+        self._fd = -1
+        super().__init__(retry_interval, selector_factory)
+        self._close_lock = threading.Lock()
+        self._fd = _take_descriptor(fd, want_read=want_read)
 
     def close(self) -> None:
         """Close the descriptor. Idempotent.
@@ -82,7 +92,10 @@ class _PipeEnd(SelectorBaseTransport):
             OSError: the system refused to close it (never for an already
                 closed transport, nor for a descriptor closed behind its back).
         """
-        fd, self._fd = self._fd, -1
+        # Two threads closing at once must not both close the number: the
+        # second close could hit a descriptor just reused by someone else.
+        with self._close_lock:
+            fd, self._fd = self._fd, -1
         if fd >= 0:
             try:
                 os.close(fd)
@@ -149,9 +162,7 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
         *,
         selector_factory: Callable[[], selectors.BaseSelector] | None = None,
     ) -> None:
-        self._fd = -1
-        super().__init__(retry_interval, selector_factory)
-        self._fd = _take_descriptor(fd, want_read=True)
+        super().__init__(fd, retry_interval, selector_factory, want_read=True)
 
     def recv_noblock(self, bufsize: int) -> bytes:
         """Read up to ``bufsize`` bytes without blocking.
@@ -165,11 +176,10 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
             The bytes read; ``b""`` for a positive ``bufsize`` means EOF (every
             write end is closed).
         """
-        if bufsize < 0:
-            raise ValueError("bufsize must not be negative")
+        check_bufsize(bufsize)
         fd = self._fd
         if fd < 0:
-            raise _closed_error()
+            raise closed_error()
         try:
             return os.read(fd, bufsize)
         except BlockingIOError:
@@ -187,7 +197,7 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
         """
         fd = self._fd
         if fd < 0:
-            raise _closed_error()
+            raise closed_error()
         try:
             return os.readv(fd, [buffer])
         except BlockingIOError:
@@ -223,9 +233,7 @@ class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):
         *,
         selector_factory: Callable[[], selectors.BaseSelector] | None = None,
     ) -> None:
-        self._fd = -1
-        super().__init__(retry_interval, selector_factory)
-        self._fd = _take_descriptor(fd, want_read=False)
+        super().__init__(fd, retry_interval, selector_factory, want_read=False)
 
     def send_noblock(self, data: Buffer) -> int:
         """Write some of ``data`` without blocking.
@@ -240,7 +248,7 @@ class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):
         """
         fd = self._fd
         if fd < 0:
-            raise _closed_error()
+            raise closed_error()
         try:
             return os.write(fd, data)
         except BlockingIOError:
@@ -260,7 +268,7 @@ class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):
     def _writev_noblock(self, buffers: list[Buffer]) -> int:
         fd = self._fd
         if fd < 0:
-            raise _closed_error()
+            raise closed_error()
         try:
             return os.writev(fd, buffers)
         except BlockingIOError:

@@ -24,6 +24,7 @@ from transports.abc import (
 
 # Siblings are pinned to one exact version, so a layer may share the private
 # helpers of the layer below it.
+from transports.abc._buffers import byte_view
 from transports.abc._validation import check_ancillary_bufsize, check_bufsize
 
 from ._base import SelectorBaseTransport
@@ -33,18 +34,15 @@ _BYTE_TYPES: Final = frozenset({bytes, bytearray})
 
 def _iov_max() -> int:
     try:
-        return os.sysconf("SC_IOV_MAX")
+        value = os.sysconf("SC_IOV_MAX")
     except (AttributeError, ValueError, OSError):  # pragma: no cover - every POSIX system has it
         return 16  # the POSIX minimum
+    # -1 means "no limit": any batch size works, so take Linux's.
+    return value if value > 0 else 1024
 
 
 #: The most buffers one scatter/gather system call takes (1024 on Linux).
 IOV_MAX: Final[int] = _iov_max()
-
-
-def _byte_view(data: Buffer) -> memoryview:
-    view = memoryview(data)
-    return view if view.itemsize == 1 and view.ndim == 1 else view.cast("B")
 
 
 class SelectorStreamReadTransport(SelectorBaseTransport, StreamReadTransport):
@@ -222,6 +220,8 @@ class SelectorStreamWriteTransport(SelectorBaseTransport, StreamWriteTransport):
             OSError: ``EMSGSIZE`` when not everything could go at once; or the
                 transport failed, or is closed.
         """
+        if not timeout >= 0:
+            validate_timeout(timeout)
         chunks = list(iterable_of_data)
         if isinstance(ancillary_data, Iterator):
             ancillary_data = list(ancillary_data)
@@ -232,6 +232,8 @@ class SelectorStreamWriteTransport(SelectorBaseTransport, StreamWriteTransport):
         send_vectored_noblock: Callable[[list[Buffer]], int],
         iterable_of_data: Iterable[Buffer],
         timeout: float,
+        *,
+        sent: int = 0,
         max_buffers: int = IOV_MAX,
     ) -> None:
         """Send every chunk with a scatter/gather primitive, one budget.
@@ -244,8 +246,12 @@ class SelectorStreamWriteTransport(SelectorBaseTransport, StreamWriteTransport):
         last one stopped. Finding that chunk is a binary search over the
         cumulative lengths, not a Python loop over the chunks sent.
 
+        ``sent``: bytes of the chunks a first try of the caller's own already
+        sent; sending resumes after them.
+
         Raises:
             ValueError: ``timeout`` is negative or NaN.
+            TypeError: a chunk is not a C-contiguous buffer.
             TimeoutError: the budget ran out before everything was sent.
             OSError: the transport failed, or is closed.
         """
@@ -254,15 +260,16 @@ class SelectorStreamWriteTransport(SelectorBaseTransport, StreamWriteTransport):
         buffers: list[Buffer] = list(iterable_of_data)
         if not _BYTE_TYPES.issuperset(map(type, buffers)):
             # len() of other buffers may count items, not bytes.
-            buffers = list(map(_byte_view, buffers))
-        lengths = list(map(len, buffers))  # type: ignore[arg-type]
+            buffers = list(map(byte_view, buffers))
+        lengths: list[int] = list(map(len, buffers))  # type: ignore[arg-type]  # bytes-like by now
         total = sum(lengths)
-        batch = buffers if len(buffers) <= max_buffers else buffers[:max_buffers]
-        sent, timeout = self._retry(partial(send_vectored_noblock, batch), timeout)
-        if sent >= total:
+        position = sent
+        if position == 0:
+            batch = buffers if len(buffers) <= max_buffers else buffers[:max_buffers]
+            position, timeout = self._retry(partial(send_vectored_noblock, batch), timeout)
+        if position >= total:
             return
         ends = list(accumulate(lengths))
-        position = sent
         while True:
             index = bisect_right(ends, position)
             offset = position - (ends[index] - lengths[index])

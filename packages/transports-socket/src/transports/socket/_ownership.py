@@ -122,9 +122,12 @@ def close_socket(sock: socket.socket, *, shutdown: bool) -> None:
         sock.close()
         return
     family, sock_type, proto = sock.family, sock.type, sock.proto
+    fd = sock.detach()
+    if fd < 0:  # another thread's close() got there first
+        return
     # A bare shell owns the descriptor from here: giving family, type and
     # protocol spares the system calls that would look them up.
-    shell = socket.socket(family, sock_type, proto, fileno=sock.detach())
+    shell = socket.socket(family, sock_type, proto, fileno=fd)
     try:
         shell.shutdown(socket.SHUT_RDWR)
     except OSError:

@@ -43,9 +43,10 @@ from typing import IO, Any, Final, final
 from typing_extensions import Buffer
 
 from transports.abc import UnsupportedOperation, deadline_after, time_left, validate_timeout
+from transports.abc._buffers import byte_view
 from transports.abc._validation import check_ancillary_bufsize, check_bufsize
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
-from transports.selector._stream import IOV_MAX, _byte_view
+from transports.selector._stream import IOV_MAX
 
 from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
 from ._ownership import SocketOwner, closed_error
@@ -416,10 +417,11 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             if _BYTE_TYPE_SET.issuperset(map(type, buffers)):
                 total = sum(map(len, buffers))
             else:
-                total = sum(map(len, map(_byte_view, buffers)))
+                total = sum(map(len, map(byte_view, buffers)))
             if sent == total:
                 return
-            buffers = _unsent(buffers, sent)
+            self._send_all_vectored(self._sendmsg_noblock, buffers, timeout, sent=sent)
+            return
         self._send_all_vectored(self._sendmsg_noblock, buffers, timeout)
 
     def _sendmsg_noblock(self, buffers: list[Buffer]) -> int:
@@ -580,19 +582,6 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
     def _check_unix(self) -> None:
         if not self._unix:
             raise UnsupportedOperation("Ancillary data needs an AF_UNIX socket")
-
-
-def _unsent(buffers: list[Buffer], sent: int) -> list[Buffer]:
-    """What is left of ``buffers`` once their first ``sent`` bytes are gone (no copies)."""
-    if not sent:
-        return buffers
-    for index, buffer in enumerate(buffers):
-        view = _byte_view(buffer)
-        size = len(view)
-        if sent < size:
-            return [view[sent:], *buffers[index + 1 :]]
-        sent -= size
-    return []
 
 
 def _check_offset_and_count(offset: int, count: int | None) -> None:
