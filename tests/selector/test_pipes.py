@@ -278,7 +278,7 @@ def test_selector_factory_is_used(counting_factory: object) -> None:
         PipeReadTransport(r, 1.0, selector_factory=counting_factory) as reader,  # type: ignore[arg-type]
         PipeWriteTransport(w, math.inf) as writer,
     ):
-        timer = threading.Timer(0.05, writer.send_all, args=(b"x", 1.0))
+        timer = threading.Timer(0.3, writer.send_all, args=(b"x", 1.0))
         timer.start()
         assert reader.recv(1, 2.0) == b"x"
         timer.join()
@@ -300,7 +300,7 @@ def test_two_threads_reading_one_transport(pipe: tuple[PipeReadTransport, PipeWr
     threads = [threading.Thread(target=read_one) for _ in range(2)]
     for thread in threads:
         thread.start()
-    time.sleep(0.2)  # both are waiting now
+    time.sleep(0.5)  # both are waiting now (or about to: the test still holds then)
     writer.send_all(b"ab", 1.0)
     for thread in threads:
         thread.join(10)
