@@ -8,6 +8,7 @@ bounded time) for the peer's; an EOF without close_notify is an error.
 from __future__ import annotations
 
 import errno
+import math
 import socket
 import ssl
 import time
@@ -29,6 +30,11 @@ RunInThread = Callable[[Callable[[], Any]], Future[Any]]
 SERVER_NAME = "server.test"  # conftest.TLS_SERVER_NAME
 # How late a timeout may fire on a loaded 2-core machine.
 MARGIN = 0.3
+
+
+def read_until_eof(transport: StreamTransport) -> None:
+    while transport.recv(65536, 5.0):
+        pass
 
 
 def timed(call: Callable[[], object]) -> float:
@@ -233,6 +239,71 @@ def test_close_while_the_peer_does_not_read_is_bounded(make_tls_pair: TLSPairFac
     elapsed = timed(client.close)
     assert 0.5 <= elapsed < 0.5 + MARGIN
     assert client.wrapped_transport.is_closed()
+
+
+class ShutdownOnClose(StreamTransport):
+    """Delegates to a socket transport; close() shuts the socket down first.
+
+    As ``SocketStreamTransport.close()`` does, and for the same reason: on
+    Linux, only a shutdown wakes a thread blocked on the socket.
+    """
+
+    def __init__(self, inner: StreamTransport, sock: socket.socket) -> None:
+        self.inner = inner
+        self.sock = sock
+
+    def recv_into(self, buffer: Buffer, timeout: float) -> int:
+        return self.inner.recv_into(buffer, timeout)
+
+    def send(self, data: Buffer, timeout: float) -> int:
+        return self.inner.send(data, timeout)
+
+    def send_eof(self) -> None:
+        self.inner.send_eof()
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed or not connected
+        self.inner.close()
+
+    def is_closed(self) -> bool:
+        return self.inner.is_closed()
+
+
+def test_close_does_not_wait_for_a_sender_stuck_on_a_peer_that_does_not_read(
+    make_socketpair: Callable[[int], tuple[socket.socket, socket.socket]],
+    run_in_thread: RunInThread,
+    server_context: ssl.SSLContext,
+    client_context: ssl.SSLContext,
+    socket_stream: Callable[..., StreamTransport],
+) -> None:
+    # Regression: close() waited up to shutdown_timeout for the send lock
+    # before closing the wrapped transport, although only that close could
+    # end the stuck send. Now it skips the closing handshake at once.
+    ours, theirs = make_socketpair(socket.SOCK_STREAM)
+    server_future: Future[TLS] = run_in_thread(
+        lambda: TLSStreamTransport(socket_stream(theirs), server_context, shutdown_timeout=1.0)
+    )
+    client = TLSStreamTransport(
+        ShutdownOnClose(socket_stream(ours), ours), client_context, server_hostname=SERVER_NAME, shutdown_timeout=5.0
+    )
+    with server_future.result(10.0) as server:
+        sending = run_in_thread(lambda: client.send_all(b"x" * (16 * 1024 * 1024), math.inf))
+        time.sleep(0.3)
+        assert not sending.done()  # stuck: the server does not read
+        started = time.monotonic()
+        client.close()
+        assert time.monotonic() - started < MARGIN
+        assert client.wrapped_transport.is_closed()
+        with pytest.raises(OSError):
+            sending.result(1.0)
+        assert time.monotonic() - started < 1.0
+        # No close_notify could be sent: the server sees a ragged EOF (or a
+        # reset: the client's socket was closed with unread session tickets).
+        with pytest.raises((ssl.SSLEOFError, ConnectionResetError)):
+            read_until_eof(server)
 
 
 # ------------------------------------------------ a failing transport

@@ -330,6 +330,84 @@ def test_a_send_interrupted_mid_record_leaves_the_stream_intact(
     assert payload.startswith(prefix)
 
 
+# ---------------------------------------- receiving while a send is stuck
+# An earlier send_all ran out of time against a peer that does not read: an
+# unsent tail is left. Receiving must neither wait for it nor fail because
+# of it, and never lose what OpenSSL already decrypted.
+
+STALL_BYTE = b"s"
+
+
+def stall_the_send_direction(client: TLS) -> None:
+    """Leave an unsent tail: the peer does not read, a send_all runs out of time."""
+    with pytest.raises(TimeoutError):
+        client.send_all(STALL_BYTE * (4 * 1024 * 1024), 0.3)
+
+
+def recv_until(transport: StreamReadTransport, marker: bytes, timeout: float = 10.0) -> bytes:
+    received = bytearray()
+    while not received.endswith(marker):
+        chunk = transport.recv(65536, timeout)
+        assert chunk, f"EOF after {len(received)} bytes"
+        received += chunk
+    return bytes(received)
+
+
+def unstall_and_check_the_stream(client: TLS, server: TLS, run_in_thread: RunInThread, marker: bytes) -> None:
+    """The peer reads again: it gets the stalled bytes, then ``marker``, intact."""
+    reader = run_in_thread(lambda: recv_until(server, marker))
+    client.send_all(marker, 10.0)
+    received = reader.result(20.0)
+    assert received[: -len(marker)].strip(STALL_BYTE) == b""
+    assert len(received) > len(marker)
+
+
+@pytest.mark.parametrize("method", ["recv", "recv_into"])
+def test_a_stuck_send_neither_loses_nor_delays_received_data(
+    make_tls_pair: TLSPairFactory, run_in_thread: RunInThread, method: str
+) -> None:
+    # Regression: the receive path flushed the unsent tail with the recv's
+    # budget after OpenSSL had decrypted the data; the flush timed out and
+    # the decrypted bytes were dropped (the next recv returned later bytes).
+    client, server = make_tls_pair()
+    server.send_all(bytes(range(100)), 5.0)  # one record
+    assert client.recv(10, 5.0) == bytes(range(10))  # 90 bytes stay decrypted in OpenSSL
+    stall_the_send_direction(client)
+    started = time.monotonic()
+    if method == "recv":
+        assert client.recv(10, 0.5) == bytes(range(10, 20))
+    else:
+        buffer = bytearray(10)
+        assert client.recv_into(buffer, 0.5) == 10
+        assert buffer == bytes(range(10, 20))
+    assert time.monotonic() - started < 0.25  # at once, not after the budget
+    # A record that arrives while the tail is still stuck is read too.
+    server.send_all(bytes(range(100, 200)), 5.0)
+    assert recv_exactly(client, 180, 2.0) == bytes(range(20, 200))
+    unstall_and_check_the_stream(client, server, run_in_thread, b"<END>")
+
+
+def test_recv_without_timeout_returns_the_data_there_while_a_send_is_stuck(
+    make_tls_pair: TLSPairFactory, run_in_thread: RunInThread
+) -> None:
+    # Regression: with an infinite budget, recv waited for the SEND
+    # direction (the peer to read the unsent tail) before reading.
+    client, server = make_tls_pair()
+    server.send_all(b"warm-up", 5.0)  # TLS 1.3 session tickets are read here
+    assert recv_exactly(client, 7) == b"warm-up"
+    stall_the_send_direction(client)
+    server.send_all(bytes(range(100)), 5.0)
+    # Only ciphertext in the socket: recv must read it without sending first.
+    assert run_in_thread(lambda: client.recv(10, math.inf)).result(2.0) == bytes(range(10))
+    # The rest is decrypted already: recv must return it without sending first.
+    assert run_in_thread(lambda: client.recv(100, math.inf)).result(2.0) == bytes(range(10, 100))
+    buffer = bytearray(100)
+    server.send_all(b"into", 5.0)
+    assert run_in_thread(lambda: client.recv_into(buffer, math.inf)).result(2.0) == 4
+    assert buffer[:4] == b"into"
+    unstall_and_check_the_stream(client, server, run_in_thread, b"<END>")
+
+
 def test_invalid_arguments_are_refused_before_any_io(make_tls_pair: TLSPairFactory) -> None:
     client, _server = make_tls_pair()
     with pytest.raises(ValueError, match="bufsize"):
@@ -735,3 +813,55 @@ def test_a_sender_waiting_for_incoming_data_respects_its_budget(make_tls_pair: T
     with pytest.raises(TimeoutError):
         client.send_all(b"request", 0.3)
     assert 0.3 <= time.monotonic() - started < 0.3 + 0.25
+
+
+class WritesBeforeReading:
+    """Stands in for the transport's SSLObject: the first read writes a
+    record and then asks for incoming ciphertext until some arrives, as
+    OpenSSL does when it answers a renegotiation request while reading (the
+    peer sends nothing more until it has the answer)."""
+
+    def __init__(self, transport: TLS, message: bytes) -> None:
+        self.transport = transport
+        self.real: ssl.SSLObject = getattr(transport, SSL_OBJECT)
+        self.message = message
+        self.feeds_after_writing: int | None = None
+
+    def feeds(self) -> int:
+        return int(getattr(self.transport, FEEDS))
+
+    def read(self, *args: Any) -> Any:
+        if self.feeds_after_writing is None:
+            self.real.write(self.message)
+            self.feeds_after_writing = self.feeds()
+        if self.feeds() == self.feeds_after_writing:
+            raise ssl.SSLWantReadError("waiting for the answer to our records")
+        return self.real.read(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_a_receiver_sends_the_records_the_peer_waits_for_even_behind_a_stuck_tail(
+    make_tls_pair: TLSPairFactory, run_in_thread: RunInThread
+) -> None:
+    # The one case where receiving must send: OpenSSL wrote records while
+    # reading and waits for the peer's answer to them. They are queued
+    # behind an unsent tail; the receive sends both (within its budget) as
+    # the peer reads, instead of waiting for an answer that cannot come.
+    client, server = make_tls_pair()
+    server.send_all(b"warm-up", 5.0)
+    assert recv_exactly(client, 7) == b"warm-up"
+    stall_the_send_direction(client)
+    setattr(client, SSL_OBJECT, WritesBeforeReading(client, b"<question>"))
+
+    def answer_once_asked() -> bytes:
+        time.sleep(0.3)  # the receive has started and found the peer not reading
+        received = recv_until(server, b"<question>")
+        server.send_all(b"answer", 5.0)
+        return received
+
+    peer = run_in_thread(answer_once_asked)
+    assert client.recv(100, 10.0) == b"answer"
+    received = peer.result(10.0)
+    assert received[: -len(b"<question>")].strip(STALL_BYTE) == b""

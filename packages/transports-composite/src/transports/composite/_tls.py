@@ -20,7 +20,8 @@ loop, ``__drive``:
 
 1. call the :class:`~ssl.SSLObject` method;
 2. whatever it did, send what it put in the outgoing BIO: handshake
-   messages, records, alerts, the close_notify;
+   messages, records, alerts, the close_notify (how hard it tries depends on
+   the direction, see "Receiving never waits for sending" below);
 3. if it raised :exc:`ssl.SSLWantReadError`, OpenSSL needs ciphertext we do
    not have yet: read once from the wrapped transport, write the bytes into
    the incoming BIO (or mark the BIO's EOF when the transport reported EOF),
@@ -62,6 +63,33 @@ Data is never lost
   peer never sees a torn record followed by the start of another one. A
   ``send`` or ``send_all`` returns only once the records of its data have
   all been handed to the wrapped transport.
+- Plaintext that OpenSSL returned is returned to the caller, always: once
+  :meth:`ssl.SSLObject.read` succeeded, nothing that follows in the same
+  call may raise (see below). OpenSSL does not give plaintext twice, so an
+  error raised at that point would lose it.
+
+Receiving never waits for sending
+=================================
+
+An earlier ``send`` that ran out of time leaves an unsent tail, and a peer
+that does not read keeps it unsent for as long as it likes. A receive must
+not depend on that: the peer may well be sending us data while it does not
+read ours. So without the send lock, step 2 of the loop is one attempt that
+does not block, whose errors (a timeout, a broken pipe, a closed
+descriptor) are swallowed: the records stay queued for the next operation
+that sends, which reports a lasting failure itself. A ``recv`` returns the
+data that is there, promptly, even with an infinite timeout and a stuck
+send direction.
+
+There is one exception, where the receive must send to make progress:
+OpenSSL wrote records while reading (a TLS 1.2 renegotiation message, a
+TLS 1.3 key update or post-handshake authentication answer) and then asks
+for more ciphertext, which the peer may send only once it has those
+records. Such records are *owed*, and before reading the wrapped transport
+the receive sends them (the unsent tail first, for the order), within its
+own budget. No plaintext is at stake then: OpenSSL returned none, so a
+failure loses nothing. The handshake in the constructor always sends what
+it must, and so does a sender: its records are its data.
 
 Threads
 =======
@@ -86,6 +114,7 @@ no receiver is active, and otherwise waits on a condition the receiver
 signals after each read, and whenever it leaves records for the sender to
 send; every 0.1 s it checks whether the receiver has left, to read in its
 place. Blocking waits for a lock are bounded by the budget of the call.
+:meth:`~TLSStreamTransport.close` waits for no lock at all (see below).
 
 Closing
 =======
@@ -97,6 +126,14 @@ because many TLS 1.3 peers never answer, and it ends early when the wrapped
 transport reports EOF or the peer sends something else. Every error during
 that handshake is swallowed: the peer may already be gone, and closing must
 not fail because of it. The wrapped transport is closed in every case.
+
+``close`` never waits for another thread. If one is receiving, the wait
+for the peer's close_notify is skipped (that thread will read it). If one
+is sending, possibly for ever (``timeout=math.inf`` towards a peer that
+does not read), no close_notify could go out before its records: the
+closing handshake is skipped, and closing the wrapped transport makes that
+send fail.
+
 Conversely, a peer that closes its side of the wrapped transport without a
 close_notify (a "ragged EOF", which a truncation attack looks like) makes
 ``recv`` raise :exc:`ssl.SSLEOFError`. Beware that a context with
@@ -142,6 +179,11 @@ Failure modes this module defends against
   descriptor leaks;
 - a timeout in the middle of a record: the unsent tail is kept, the TLS
   stream stays intact;
+- a peer that sends but does not read: receiving goes on, neither delayed
+  nor failed by the unsent tail, and no decrypted byte is lost;
+- a ``close`` from another thread while a send is stuck: it returns
+  without waiting for that send, which fails once the wrapped transport
+  is closed;
 - a wrapped transport returning impossible counts: :exc:`RuntimeError`.
 """
 
@@ -169,6 +211,7 @@ from transports.abc import (
     timeout_error,
     validate_timeout,
 )
+from transports.abc._exceptions import closed_error
 
 _T = TypeVar("_T")
 _T_Transport = TypeVar("_T_Transport", bound=StreamTransport)
@@ -186,10 +229,6 @@ _RECV_CHUNK: Final = 256 * 1024
 # How often a sender waiting for a receiving thread's reads checks whether
 # that thread is gone (then it reads itself).
 _RECEIVER_POLL_INTERVAL: Final = 0.1
-
-
-def _closed_error() -> OSError:
-    return OSError(errno.EBADF, "The TLS transport is closed")
 
 
 def _peer_closed_error() -> ConnectionResetError:
@@ -270,6 +309,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
         "__feeds",
         "__incoming",
         "__outgoing",
+        "__owed",
         "__peer_closed",
         "__recv_buffer",
         "__recv_lock",
@@ -297,6 +337,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
     __eof: bool
     __transport_eof: bool
     __peer_closed: bool
+    __owed: bool
     __standard_compatible: bool
     __shutdown_timeout: float
 
@@ -335,6 +376,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
             self.__eof = False
             self.__transport_eof = False
             self.__peer_closed = False
+            self.__owed = False
             self.__feeds = 0
             self.__unsent = memoryview(b"")
             self.__recv_buffer = memoryview(bytearray(_RECV_CHUNK))
@@ -413,11 +455,13 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
         With ``standard_compatible=True``, first send a close_notify and wait
         for the peer's, in all at most ``shutdown_timeout`` seconds; every
         error of that closing handshake (a peer that is gone, a timeout, a
-        TLS error) is swallowed. If another thread is receiving, it is not
-        waited for: the wait for the peer's close_notify is skipped. If
-        another thread is sending, the close_notify waits for it, within the
-        same bound. The wrapped transport is closed in every case.
-        Idempotent.
+        TLS error) is swallowed. Other threads are never waited for: if one
+        is receiving, the wait for the peer's close_notify is skipped; if
+        one is sending (perhaps stuck on a peer that does not read), the
+        whole closing handshake is skipped, and closing the wrapped
+        transport makes that send fail (as soon as the wrapped transport
+        notices it was closed). The wrapped transport is closed in every
+        case. Idempotent.
 
         Raises:
             Exception: whatever the wrapped transport's ``close()`` raises.
@@ -436,7 +480,12 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
             self.__transport.close()
 
     def __closing_handshake(self, deadline: float) -> None:
-        _acquire(self.__send_lock, deadline)
+        if not self.__send_lock.acquire(blocking=False):
+            # A sender is busy, maybe for ever (send(timeout=math.inf) to a
+            # peer that does not read): a close_notify could only follow its
+            # records, so none is sent, and closing the wrapped transport
+            # ends that send.
+            return
         try:
             self.__flush_owned(deadline)  # the tail of an interrupted send goes first
             with self.__state:
@@ -482,7 +531,10 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
         """Read and return up to ``bufsize`` bytes of plaintext.
 
         Returns at most one TLS record's worth (16 KiB), without copying it
-        again after OpenSSL decrypted it.
+        again after OpenSSL decrypted it. Records left unsent by an earlier
+        :meth:`send` that ran out of time neither delay nor fail it, unless
+        OpenSSL needs records of its own to reach the peer before it can
+        read on (a renegotiation).
 
         Parameters:
             bufsize: the most bytes to return; ``0`` returns ``b""`` at once.
@@ -575,6 +627,9 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
                     # Nothing more for now (want-read), or an EOF or failure
                     # that the next call reports: these bytes are delivered first.
                     break
+                finally:
+                    if self.__outgoing.pending:
+                        self.__owed = True  # sent by the next operation
             if more == 0:
                 break
             count += more
@@ -730,11 +785,11 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
 
     def __check_open(self) -> None:
         if self.__closed:
-            raise _closed_error()
+            raise closed_error("The TLS transport is closed")
 
     def __check_writable(self) -> None:
         if self.__closed:
-            raise _closed_error()
+            raise closed_error("The TLS transport is closed")
         if self.__peer_closed:
             raise _peer_closed_error()
 
@@ -775,45 +830,63 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
         ``sender`` / ``receiver`` tell whether the calling thread holds the
         send / receive lock (both are true during the handshake, when no
         other thread can see the object).
+
+        Without the send lock (a read, the closing handshake's wait), the
+        outgoing direction is never waited for, nor allowed to fail the
+        call, unless the records OpenSSL wrote while reading are owed to
+        the peer and OpenSSL now waits for its answer: see "Receiving never
+        waits for sending" in the module documentation.
         """
         state = self.__state
         while True:
             try:
                 with state:
                     feeds = self.__feeds
-                    result = operation()
+                    try:
+                        result = operation()
+                    finally:
+                        if not sender and self.__outgoing.pending:
+                            self.__owed = True
             except ssl.SSLWantReadError:
                 want_read = True
             except ssl.SSLWantWriteError:
                 want_read = False  # a memory BIO is never full; flush and retry
             except ssl.SSLError:
-                self.__send_alert(sender)
+                self.__try_flush(sender)  # the alert OpenSSL queued, if any
                 raise
             else:
                 if sender:
                     self.__flush_owned(deadline)
                 else:
-                    self.__flush_shared(deadline)
+                    # OpenSSL handed over the plaintext: it is the caller's
+                    # now, and nothing the send direction does may lose it.
+                    self.__try_flush(sender)
                 return result
             if sender:
                 self.__flush_owned(deadline)
+            elif self.__owed or not want_read:
+                self.__flush_shared(deadline)  # no plaintext at stake yet
             else:
-                self.__flush_shared(deadline)
+                self.__try_flush(sender)
             if want_read:
                 if receiver:
                     self.__fill_owned(deadline)
                 else:
                     self.__fill_shared(deadline, feeds)
 
-    def __send_alert(self, sender: bool) -> None:
-        """Best effort: send what OpenSSL queued before failing (an alert)."""
+    def __try_flush(self, sender: bool) -> None:
+        """Best effort: one attempt to send queued records that does not block.
+
+        Every error is swallowed: the records stay queued for the next
+        operation that sends, which reports a lasting failure itself.
+        """
         try:
             if sender:
                 self.__flush_owned(deadline_after(0.0))
             else:
                 self.__flush_shared(deadline_after(0.0))
         except Exception:
-            pass  # the TLS error being raised is what matters
+            pass
 
     def __flush_owned(self, deadline: float) -> None:
         """Send all queued ciphertext; the caller holds the send lock."""
@@ -824,6 +897,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
                 with self.__state:
                     if not self.__outgoing.pending:
                         self.__unsent = pending
+                        self.__owed = False
                         return
                     pending = memoryview(self.__outgoing.read())
             try:
@@ -834,6 +908,11 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
             if not 0 <= sent <= len(pending):
                 self.__unsent = pending
                 raise RuntimeError(f"send() of the wrapped transport returned {sent} for {len(pending)} bytes")
+            if sent == 0 and time_left(deadline) == 0.0:
+                # A transport that reports "nothing sent" instead of raising:
+                # do not spin on it once the budget is spent.
+                self.__unsent = pending
+                raise timeout_error("The wrapped transport took no data in time")
             pending = pending[sent:]
 
     def __has_unsent(self) -> bool:
