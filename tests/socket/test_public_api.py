@@ -25,6 +25,8 @@ EXPECTED = {
     "SocketDatagramTransport",
     "SocketProxy",
     "SocketStreamTransport",
+    "SSLStreamTransport",
+    "TLSAttribute",
     "UNIXSocketAttribute",
     "ancillary_space_for_credentials",
     "ancillary_space_for_fds",

@@ -3,10 +3,12 @@
 :class:`SocketStreamTransport` (TCP, ``AF_UNIX`` stream) and
 :class:`SocketDatagramTransport` (UDP, ``AF_UNIX`` datagram) own their
 socket; the :class:`SocketAttribute` typed attributes describe it through a
-:class:`SocketProxy`. Ancillary data travels as ``(level, type, data)``
-tuples; the helpers here build and decode file descriptors and
-credentials (Unix domain sockets) and packet info, TOS / traffic class and
-receive timestamps (UDP).
+:class:`SocketProxy`. :class:`SSLStreamTransport` runs TLS on a stream
+socket, described by the :class:`TLSAttribute` typed attributes too (the
+``transports.abc`` class, re-exported here). Ancillary data travels as
+``(level, type, data)`` tuples; the helpers here build and decode file
+descriptors and credentials (Unix domain sockets) and packet info, TOS /
+traffic class and receive timestamps (UDP).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ __all__ = [
     "Credentials",
     "INETSocketAttribute",
     "PacketInfo",
+    "SSLStreamTransport",
     "SocketAttribute",
     "SocketDatagramTransport",
     "SocketProxy",
     "SocketStreamTransport",
+    "TLSAttribute",
     "UNIXSocketAttribute",
     "ancillary_space_for_credentials",
     "ancillary_space_for_fds",
@@ -37,6 +41,8 @@ __all__ = [
     "read_traffic_class",
     "traffic_class_message",
 ]
+
+from transports.abc import TLSAttribute as TLSAttribute
 
 from ._ancillary import Credentials as Credentials
 from ._ancillary import ancillary_space_for_credentials as ancillary_space_for_credentials
@@ -62,3 +68,4 @@ from ._ip_ancillary import read_traffic_class as read_traffic_class
 from ._ip_ancillary import traffic_class_message as traffic_class_message
 from ._proxy import SocketProxy as SocketProxy
 from ._stream import SocketStreamTransport as SocketStreamTransport
+from ._tls import SSLStreamTransport as SSLStreamTransport

@@ -49,7 +49,8 @@ expensive (CPython builds an :exc:`ssl.SSLWantReadError` with a formatted
 message, several microseconds), so receives adapt between trying first
 and waiting first exactly as the plain socket transport does. ``recv``
 returns what ``SSLSocket.recv`` returns (at most one record, never
-copied again).
+copied again); it asks for 64 KiB at most, since ``SSLSocket.recv(n)``
+allocates ``n`` bytes before it reads one record of 16 KiB at most.
 
 A write that OpenSSL has started must be finished
 =================================================
@@ -114,8 +115,18 @@ Threads
 One thread may receive while another sends, as with :class:`ssl.SSLSocket`
 (and with the same caveat: OpenSSL does not serialise the two; taking a
 lock around every call would cost more than the rest of the transport's
-overhead together). :meth:`~SSLStreamTransport.close` from another thread
-wakes a blocked operation, which then fails with ``EBADF``.
+overhead together).
+
+:meth:`~SSLStreamTransport.close` from another thread is the case that
+matters: "close to stop a blocked reader" is what ``retry_interval`` is
+for. Waiting for the peer's close_notify there would run ``SSL_shutdown``
+alongside the reader's ``SSL_read`` once the answer wakes both; finishing
+a write there would run alongside the writer's ``SSL_write``. So the
+blocking paths raise a flag while they wait (two attribute stores, no
+lock), and ``close`` adapts: with a receiver waiting, it sends the
+close_notify without waiting for the answer; with a sender waiting, it
+skips the closing handshake. Then it shuts the socket down, which wakes
+the waiting thread, whose next call fails with ``EBADF``.
 """
 
 from __future__ import annotations
@@ -143,6 +154,7 @@ from transports.abc import (
     timeout_error,
     validate_timeout,
 )
+from transports.abc._buffers import byte_view
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 
 from ._attributes import socket_attributes
@@ -152,6 +164,10 @@ from ._proxy import SocketProxy
 _DEFAULT_HANDSHAKE_TIMEOUT: Final = 60.0
 _DEFAULT_SHUTDOWN_TIMEOUT: Final = 30.0
 
+# The most plaintext one recv() asks OpenSSL for. SSL_read returns one record
+# (16 KiB) at most, but SSLSocket.recv(n) allocates n bytes first: a larger
+# size would only cost a large allocation per call.
+_RECV_LIMIT: Final = 64 * 1024
 # The most plaintext one send() hands to OpenSSL: four full records.
 _SEND_LIMIT: Final = 64 * 1024
 # The most plaintext send_all() hands to OpenSSL in one SSL_write.
@@ -162,11 +178,6 @@ _WANT: Final = (SSLWantReadError, SSLWantWriteError)
 
 def _peer_closed_error() -> ConnectionResetError:
     return ConnectionResetError(errno.ECONNRESET, "The peer closed the TLS connection")
-
-
-def _byte_view(data: Buffer) -> memoryview:
-    view = memoryview(data)
-    return view if view.itemsize == 1 and view.ndim == 1 else view.cast("B")
 
 
 @final
@@ -234,6 +245,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     __slots__ = (
         "__closing",
         "__peer_closed",
+        "__receiving",
+        "__sending",
         "__session",
         "__session_reused",
         "__shutdown_timeout",
@@ -245,6 +258,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     __sslsock: ssl.SSLSocket
     __unfinished: Buffer | None
     __peer_closed: bool
+    __receiving: bool
+    __sending: bool
     __closing: bool
     __standard_compatible: bool
     __shutdown_timeout: float
@@ -268,6 +283,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         self.__closing = False
         self.__unfinished = None
         self.__peer_closed = False
+        self.__receiving = False
+        self.__sending = False
         self.__session = None
         self.__session_reused = False
         try:
@@ -379,7 +396,14 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         timeout interrupted, send a close_notify and wait for the peer's, in
         all at most ``shutdown_timeout`` seconds; every error of that
         closing handshake (a peer that is gone, a timeout, a TLS error) is
-        swallowed. The socket is shut down and closed in every case.
+        swallowed. The socket is shut down and closed in every case, which
+        wakes a thread blocked on it.
+
+        ``close()`` never runs OpenSSL alongside a thread that waits in this
+        transport: if one waits to receive, the close_notify is sent but the
+        peer's answer is not waited for (that thread may read it); if one
+        waits to send (its records would come before a close_notify), there
+        is no closing handshake at all.
 
         Raises:
             OSError: the system refused to close the descriptor (never for a
@@ -394,27 +418,29 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         try:
             self.__session = sslsock.session
             self.__session_reused = bool(sslsock.session_reused)
-            if self.__standard_compatible:
+            if self.__standard_compatible and not self.__sending:
                 try:
-                    self.__closing_handshake(self.__shutdown_timeout)
+                    self.__closing_handshake(self.__shutdown_timeout, wait_for_answer=not self.__receiving)
                 except (OSError, ValueError):  # ssl.SSLError and TimeoutError included
                     pass
         finally:
             self.__release_socket(sslsock)
 
-    def __closing_handshake(self, timeout: float) -> None:
+    def __closing_handshake(self, timeout: float, *, wait_for_answer: bool) -> None:
         deadline = deadline_after(timeout)
         unfinished = self.__unfinished
         if unfinished is not None and not self.__peer_closed:
             self._retry(partial(self.send_noblock, unfinished), timeout)
-        self._retry(self.__unwrap_noblock, time_left(deadline))
+        self._retry(partial(self.__unwrap_noblock, wait_for_answer), time_left(deadline))
 
-    def __unwrap_noblock(self) -> None:
+    def __unwrap_noblock(self, wait_for_answer: bool) -> None:
         sslsock = self.__sslsock
         try:
             sslsock.unwrap()
         except SSLWantReadError:
-            raise WouldBlockOnRead(sslsock.fileno()) from None
+            # Our close_notify is out (OpenSSL only reads once it is sent).
+            if wait_for_answer:
+                raise WouldBlockOnRead(sslsock.fileno()) from None
         except SSLWantWriteError:
             raise WouldBlockOnWrite(sslsock.fileno()) from None
 
@@ -424,7 +450,10 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         if sslsock.fileno() < 0:
             return
         family, sock_type, proto = sslsock.family, sslsock.type, sslsock.proto
-        shell = socket.socket(family, sock_type, proto, fileno=sslsock.detach())
+        fd = sslsock.detach()
+        if fd < 0:  # another thread's close() got there first
+            return
+        shell = socket.socket(family, sock_type, proto, fileno=fd)
         try:
             sslsock.close()  # its descriptor is -1: this only drops the OpenSSL object
         finally:
@@ -486,23 +515,29 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         """
         if not timeout >= 0:
             validate_timeout(timeout)
+        if bufsize > _RECV_LIMIT:
+            bufsize = _RECV_LIMIT
         sslsock = self.__sslsock
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout and bufsize > 0:
             self._read_waits_first = waits_first - 1
             if not sslsock.pending():
-                deadline = self._wait_readable(timeout)
+                self.__receiving = True
                 try:
-                    data = sslsock.recv(bufsize)
-                except _WANT as exc:
-                    want_write = type(exc) is SSLWantWriteError
-                    return self._after_would_block(
-                        partial(self.recv_noblock, bufsize), want_write, time_left(deadline)
-                    )[0]
-                except SSLError as exc:
-                    if self.__end_of_stream(exc):
-                        return b""
-                    raise
+                    deadline = self._wait_readable(timeout)
+                    try:
+                        data = sslsock.recv(bufsize)
+                    except _WANT as exc:
+                        want_write = type(exc) is SSLWantWriteError
+                        return self._after_would_block(
+                            partial(self.recv_noblock, bufsize), want_write, time_left(deadline)
+                        )[0]
+                    except SSLError as exc:
+                        if self.__end_of_stream(exc):
+                            return b""
+                        raise
+                finally:
+                    self.__receiving = False
                 if not data:
                     self.__peer_closed = True
                 return data
@@ -524,7 +559,11 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             return data
         if not want_write:
             self._read_would_block()
-        return self._after_would_block(partial(self.recv_noblock, bufsize), want_write, timeout)[0]
+        self.__receiving = True
+        try:
+            return self._after_would_block(partial(self.recv_noblock, bufsize), want_write, timeout)[0]
+        finally:
+            self.__receiving = False
 
     def recv_noblock(self, bufsize: int) -> bytes:
         """Read up to ``bufsize`` bytes of plaintext without blocking.
@@ -541,6 +580,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         Returns:
             The bytes read; ``b""`` for a positive ``bufsize`` means EOF.
         """
+        if bufsize > _RECV_LIMIT:
+            bufsize = _RECV_LIMIT
         sslsock = self.__sslsock
         try:
             data = sslsock.recv(bufsize)
@@ -581,18 +622,22 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             self._read_waits_first = waits_first - 1
             # (An empty buffer never waits: it reads nothing, at once.)
             if not sslsock.pending() and memoryview(buffer).nbytes:
-                deadline = self._wait_readable(timeout)
+                self.__receiving = True
                 try:
-                    nbytes = sslsock.recv_into(buffer)
-                except _WANT as exc:
-                    want_write = type(exc) is SSLWantWriteError
-                    return self._after_would_block(
-                        partial(self.recv_noblock_into, buffer), want_write, time_left(deadline)
-                    )[0]
-                except SSLError as exc:
-                    if self.__end_of_stream(exc):
-                        return 0
-                    raise
+                    deadline = self._wait_readable(timeout)
+                    try:
+                        nbytes = sslsock.recv_into(buffer)
+                    except _WANT as exc:
+                        want_write = type(exc) is SSLWantWriteError
+                        return self._after_would_block(
+                            partial(self.recv_noblock_into, buffer), want_write, time_left(deadline)
+                        )[0]
+                    except SSLError as exc:
+                        if self.__end_of_stream(exc):
+                            return 0
+                        raise
+                finally:
+                    self.__receiving = False
                 if not nbytes:
                     self.__peer_closed = True
                 return nbytes
@@ -614,7 +659,11 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             return nbytes
         if not want_write:
             self._read_would_block()
-        return self._after_would_block(partial(self.recv_noblock_into, buffer), want_write, timeout)[0]
+        self.__receiving = True
+        try:
+            return self._after_would_block(partial(self.recv_noblock_into, buffer), want_write, timeout)[0]
+        finally:
+            self.__receiving = False
 
     def recv_noblock_into(self, buffer: Buffer) -> int:
         """Read plaintext into ``buffer`` without blocking.
@@ -694,7 +743,11 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         unfinished = self.__unfinished
         if unfinished is None:
             return timeout
-        return self._retry(partial(self.send_noblock, unfinished), timeout)[1]
+        self.__sending = True
+        try:
+            return self._retry(partial(self.send_noblock, unfinished), timeout)[1]
+        finally:
+            self.__sending = False
 
     def __finish_write(self, chunk: Buffer, want_write: bool, timeout: float) -> int:
         """Retry the write of ``chunk`` that OpenSSL has started, until it is done.
@@ -704,12 +757,15 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         :meth:`close` to finish.
         """
         self.__unfinished = chunk
+        self.__sending = True
         try:
             return self._after_would_block(partial(self.send_noblock, chunk), want_write, timeout)[0]
         except BaseException:
             if self.__unfinished is chunk:
                 self.__unfinished = bytes(chunk)  # the caller gets its buffer back
             raise
+        finally:
+            self.__sending = False
 
     def send(self, data: Buffer, timeout: float) -> int:
         """Encrypt and send the first bytes of ``data``, at most 64 KiB.
@@ -736,7 +792,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         if type(data) in _BYTE_TYPES and len(data) <= _SEND_LIMIT:  # type: ignore[arg-type]
             chunk: Buffer = data
         else:
-            chunk = _byte_view(data)[:_SEND_LIMIT]
+            chunk = byte_view(data)[:_SEND_LIMIT]
         try:
             return self.__sslsock.send(chunk)
         except SSLWantWriteError:
@@ -784,7 +840,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             sent = self.__finish_write(data, want_write, timeout)
             self.__send_rest(memoryview(data), sent, time_left(deadline))
             return
-        self.__send_rest(_byte_view(data), 0, timeout)
+        self.__send_rest(byte_view(data), 0, timeout)
 
     def __send_rest(self, view: memoryview, sent: int, timeout: float) -> None:
         total = len(view)

@@ -1,0 +1,685 @@
+"""Benchmark: our transports against plain stdlib code and easynetwork 1.2.
+
+    python tools/bench_transports.py                 # every row, 9 repetitions
+    python tools/bench_transports.py --repeat 5 --rows tcp-pingpong,udp-pingpong
+    tox -e bench                                     # the same, in its own environment
+
+Every row is one job done three ways, with the two endpoints in separate
+processes on loopback (or over pipes to a child process):
+
+- ``ours``: the transports of this repository;
+- ``plain``: stdlib code doing the same job as one would write it by hand
+  (a blocking socket with ``settimeout``; ``sendall``/``recv``; ``sendmsg``;
+  ``ssl.SSLSocket``; ``os.read``/``os.write``);
+- ``easynetwork``: easynetwork 1.2.0's synchronous transports, where it has
+  an equivalent (it is installed in the benchmark environment only).
+
+The three run interleaved, repetition by repetition (the order rotates),
+so that they share whatever mode the machine is in; the machine flips
+between a fast and a slow scheduling mode that moves absolute figures by
+about 3x, while ratios of runs made back to back hold. The report gives,
+per row and timeout kind, the median of the paired ratios of wall time and
+of client CPU time (user + system of the client process) per operation.
+
+Output: a markdown table on stdout (also written to ``--out/latest.md``),
+a JSON file (``--out/latest.json``) and a PNG chart (``--chart``). Budget
+lines from the performance issue are checked and printed at the end; the
+exit status is 1 when one fails and ``--strict`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FINITE = 30.0
+RETRY_INTERVAL = 1.0
+PING = b"p" * 64
+CHUNK = os.urandom(64 * 1024)
+GATHER = [os.urandom(100) for _ in range(256)]
+
+# ------------------------------------------------------------------ server side
+# The peer of every row is plain stdlib code in another process, the same for
+# all three clients: only the client side is measured.
+
+
+def _serve_connection(conn: socket.socket, mode: str, tls: ssl.SSLContext | None) -> None:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(conn)
+        if tls is not None:
+            conn = stack.enter_context(tls.wrap_socket(conn, server_side=True))
+        buffer = bytearray(1 << 20)
+        view = memoryview(buffer)
+        if mode == "echo":
+            while n := conn.recv_into(buffer):
+                conn.sendall(view[:n])
+        else:  # sink: count bytes; acknowledge each announced batch
+            header = conn.recv(8)
+            if len(header) != 8:
+                return
+            batch = int.from_bytes(header, "big")
+            received = 0
+            while n := conn.recv_into(buffer):
+                received += n
+                while received >= batch:
+                    received -= batch
+                    conn.sendall(b"k")
+
+
+def _serve(kind: str, mode: str, cert: str | None) -> None:
+    tls: ssl.SSLContext | None = None
+    if cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert)
+    if kind == "udp":
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            print(json.dumps(sock.getsockname()), flush=True)
+            while True:
+                data, sender = sock.recvfrom(65536)
+                sock.sendto(data, sender)
+    if kind == "pipe":
+        while data := os.read(0, 1 << 20):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(1, view) :]
+        return
+    family = socket.AF_UNIX if kind == "unix" else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as listener:
+        if family == socket.AF_UNIX:
+            path = os.path.join(tempfile.mkdtemp(prefix="bench-"), "s")
+            listener.bind(path)
+            address: Any = path
+        else:  # AF_INET
+            listener.bind(("127.0.0.1", 0))
+            address = listener.getsockname()
+        listener.listen(16)
+        print(json.dumps(address), flush=True)
+        while True:
+            conn, _ = listener.accept()
+            if family == socket.AF_INET:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=_serve_connection, args=(conn, mode, tls), daemon=True).start()
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    address: Any
+
+
+@contextlib.contextmanager
+def server(kind: str, mode: str, cert: str | None = None) -> Iterator[Server]:
+    command = [sys.executable, __file__, "--serve", kind, "--mode", mode]
+    if cert:
+        command += ["--cert", cert]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        address = json.loads(line)
+        yield Server(process, tuple(address) if isinstance(address, list) else address)
+    finally:
+        process.kill()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+# ------------------------------------------------------------------ client side
+
+
+@dataclass
+class Runner:
+    """One client: ``run(n)`` performs n operations; ``close()`` ends it."""
+
+    run: Callable[[int], None]
+    close: Callable[[], None]
+
+
+def connect(address: Any) -> socket.socket:
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.connect(address)
+    if family == socket.AF_INET:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def expect(recv: Callable[[int], bytes], size: int) -> None:
+    got = 0
+    while got < size:
+        data = recv(size - got)
+        if not data:
+            raise ConnectionError("server closed")
+        got += len(data)
+
+
+# Each client factory takes (sock, timeout) and returns the operations as a
+# small object with send_all / recv / send_all_from_iterable / close. The
+# three implementations are spelt out so each is the natural code.
+
+
+class PlainStream:
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        sock.settimeout(None if timeout == math.inf else timeout)
+        self.sock = sock
+
+    def send_all(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv(self, n: int) -> bytes:
+        return self.sock.recv(n)
+
+    def send_all_from_iterable(self, chunks: list[bytes]) -> None:
+        sent = self.sock.sendmsg(chunks)
+        total = sum(map(len, chunks))
+        if sent < total:
+            self.sock.sendall(b"".join(chunks)[sent:])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class TransportStream:
+    """Adapter over any transports.abc-style stream transport (ours or easynetwork's)."""
+
+    def __init__(self, transport: Any, timeout: float) -> None:
+        self.transport = transport
+        self.timeout = timeout
+
+    def send_all(self, data: bytes) -> None:
+        self.transport.send_all(data, self.timeout)
+
+    def recv(self, n: int) -> bytes:
+        data: bytes = self.transport.recv(n, self.timeout)
+        return data
+
+    def send_all_from_iterable(self, chunks: list[bytes]) -> None:
+        self.transport.send_all_from_iterable(chunks, self.timeout)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def ours_stream(sock: socket.socket, timeout: float) -> TransportStream:
+    from transports.socket import SocketStreamTransport
+
+    return TransportStream(SocketStreamTransport(sock, RETRY_INTERVAL), timeout)
+
+
+def easynetwork_stream(sock: socket.socket, timeout: float) -> TransportStream:
+    from easynetwork.lowlevel.api_sync.transports.socket import SocketStreamTransport
+
+    return TransportStream(SocketStreamTransport(sock, RETRY_INTERVAL), timeout)
+
+
+@dataclass
+class TLSSetup:
+    client_context: ssl.SSLContext
+    cert_file: str
+
+
+def plain_tls(tls: TLSSetup) -> Callable[[socket.socket, float], PlainStream]:
+    def make(sock: socket.socket, timeout: float) -> PlainStream:
+        sock.settimeout(10.0)
+        wrapped = tls.client_context.wrap_socket(sock, server_hostname="localhost")
+        return PlainStream(wrapped, timeout)
+
+    return make
+
+
+def ours_tls(tls: TLSSetup) -> Callable[[socket.socket, float], TransportStream]:
+    def make(sock: socket.socket, timeout: float) -> TransportStream:
+        from transports.socket import SSLStreamTransport
+
+        transport = SSLStreamTransport(sock, tls.client_context, RETRY_INTERVAL, server_hostname="localhost")
+        return TransportStream(transport, timeout)
+
+    return make
+
+
+def ours_membio_tls(tls: TLSSetup) -> Callable[[socket.socket, float], TransportStream]:
+    def make(sock: socket.socket, timeout: float) -> TransportStream:
+        from transports.composite import TLSStreamTransport
+        from transports.socket import SocketStreamTransport
+
+        inner = SocketStreamTransport(sock, RETRY_INTERVAL)
+        return TransportStream(TLSStreamTransport(inner, tls.client_context, server_hostname="localhost"), timeout)
+
+    return make
+
+
+def easynetwork_tls(tls: TLSSetup) -> Callable[[socket.socket, float], TransportStream]:
+    def make(sock: socket.socket, timeout: float) -> TransportStream:
+        from easynetwork.lowlevel.api_sync.transports.socket import SSLStreamTransport
+
+        transport = SSLStreamTransport(sock, tls.client_context, RETRY_INTERVAL, server_hostname="localhost")
+        return TransportStream(transport, timeout)
+
+    return make
+
+
+def stream_pingpong(make: Callable[[socket.socket, float], Any], address: Any, timeout: float) -> Runner:
+    client = make(connect(address), timeout)
+
+    def run(n: int) -> None:
+        send_all, recv = client.send_all, client.recv
+        for _ in range(n):
+            send_all(PING)
+            expect(recv, 64)
+
+    return Runner(run, client.close)
+
+
+def stream_bulk(make: Callable[[socket.socket, float], Any], address: Any, timeout: float, batch: int) -> Runner:
+    client = make(connect(address), timeout)
+    client.send_all(batch.to_bytes(8, "big"))
+
+    def run(n: int) -> None:
+        send_all = client.send_all
+        for _ in range(n):
+            send_all(CHUNK)
+        expect(client.recv, n * len(CHUNK) // batch)
+
+    return Runner(run, client.close)
+
+
+def stream_gather(make: Callable[[socket.socket, float], Any], address: Any, timeout: float) -> Runner:
+    client = make(connect(address), timeout)
+    client.send_all((100 * 256).to_bytes(8, "big"))
+
+    def run(n: int) -> None:
+        send = client.send_all_from_iterable
+        for _ in range(n):
+            send(GATHER)
+        expect(client.recv, n)
+
+    return Runner(run, client.close)
+
+
+def udp_pingpong(impl: str, address: Any, timeout: float) -> Runner:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect(address)
+    if impl == "plain":
+        sock.settimeout(None if timeout == math.inf else timeout)
+
+        def run_plain(n: int) -> None:
+            send, recv = sock.send, sock.recv
+            for _ in range(n):
+                send(PING)
+                recv(65536)
+
+        return Runner(run_plain, sock.close)
+    if impl == "ours":
+        from transports.socket import SocketDatagramTransport as Ours
+
+        transport: Any = Ours(sock, RETRY_INTERVAL)
+    else:
+        from easynetwork.lowlevel.api_sync.transports.socket import SocketDatagramTransport as Theirs
+
+        transport = Theirs(sock, RETRY_INTERVAL)
+
+    def run(n: int) -> None:
+        send, recv = transport.send, transport.recv
+        for _ in range(n):
+            send(PING, timeout)
+            recv(timeout)
+
+    return Runner(run, transport.close)
+
+
+def pipe_pingpong(impl: str, timeout: float, stapled: bool = False) -> Runner:
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "pipe", "--mode", "echo"], stdin=to_child_r, stdout=from_child_w
+    )
+    os.close(to_child_r)
+    os.close(from_child_w)
+
+    def finish(close: Callable[[], None]) -> Callable[[], None]:
+        def close_all() -> None:
+            close()
+            child.wait(10)
+
+        return close_all
+
+    if impl == "plain":
+
+        def run_plain(n: int) -> None:
+            for _ in range(n):
+                os.write(to_child_w, PING)
+                got = 0
+                while got < 64:
+                    got += len(os.read(from_child_r, 64 - got))
+
+        def close_plain() -> None:
+            os.close(to_child_w)
+            os.close(from_child_r)
+
+        return Runner(run_plain, finish(close_plain))
+    from transports.selector import PipeReadTransport, PipeWriteTransport
+
+    writer = PipeWriteTransport(to_child_w, RETRY_INTERVAL)
+    reader = PipeReadTransport(from_child_r, RETRY_INTERVAL)
+    if stapled:
+        from transports.composite import StapledStreamTransport
+
+        both = StapledStreamTransport(writer, reader)
+        send_all, recv, close = both.send_all, both.recv, both.close
+    else:
+        send_all, recv = writer.send_all, reader.recv
+
+        def close() -> None:
+            writer.close()
+            reader.close()
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            send_all(PING, timeout)
+            got = 0
+            while got < 64:
+                got += len(recv(64 - got, timeout))
+
+    return Runner(run, finish(close))
+
+
+# ------------------------------------------------------------------ rows
+
+
+@dataclass
+class Row:
+    name: str
+    unit: str  # what one operation is
+    ops: int  # operations per measured run
+    kind: str  # budget family: pingpong, gather, bulk, tls-pingpong, tls-bulk
+    server: tuple[str, str, bool] | None  # (kind, mode, tls) or None for pipes
+    clients: dict[str, Callable[[Any, float], Runner]] = field(default_factory=dict)
+
+
+def build_rows(tls: TLSSetup, have_easynetwork: bool) -> list[Row]:
+    batch = 16 * len(CHUNK)
+    rows = [
+        Row("tcp-pingpong", "round trip of 64 B", 2000, "pingpong", ("tcp", "echo", False)),
+        Row("unix-pingpong", "round trip of 64 B", 2000, "pingpong", ("unix", "echo", False)),
+        Row("udp-pingpong", "round trip of 64 B", 2000, "pingpong", ("udp", "echo", False)),
+        Row("tls-pingpong", "round trip of 64 B", 1000, "tls-pingpong", ("tcp", "echo", True)),
+        Row("tcp-bulk", "64 KiB sent", 512, "bulk", ("tcp", "sink", False)),
+        Row("tls-bulk", "64 KiB sent", 256, "tls-bulk", ("tcp", "sink", True)),
+        Row("gather", "256 x 100 B sent", 500, "gather", ("tcp", "sink", False)),
+        Row("pipe-pingpong", "round trip of 64 B", 2000, "pipe", None),
+        Row("stapled-pipe-pingpong", "round trip of 64 B", 2000, "pipe", None),
+        Row("membio-tls-pingpong", "round trip of 64 B", 1000, "membio", ("tcp", "echo", True)),
+        Row("membio-tls-bulk", "64 KiB sent", 256, "membio", ("tcp", "sink", True)),
+    ]
+    makers: dict[str, dict[str, Callable[[socket.socket, float], Any]]] = {
+        "plain": {"stream": PlainStream, "tls": plain_tls(tls)},
+        "ours": {"stream": ours_stream, "tls": ours_tls(tls), "membio": ours_membio_tls(tls)},
+        "easynetwork": {"stream": easynetwork_stream, "tls": easynetwork_tls(tls)},
+    }
+    impls = ["ours", "plain"] + (["easynetwork"] if have_easynetwork else [])
+    for row in rows:
+        for impl in impls:
+            maker: Callable[[Any, float], Runner] | None = None
+            if row.name == "udp-pingpong":
+                maker = lambda address, timeout, impl=impl: udp_pingpong(impl, address, timeout)  # noqa: E731
+            elif row.name in {"pipe-pingpong", "stapled-pipe-pingpong"}:
+                if impl == "easynetwork":
+                    continue
+                stapled = row.name.startswith("stapled")
+                maker = lambda address, timeout, impl=impl, s=stapled: pipe_pingpong(impl, timeout, s)  # noqa: E731
+            else:
+                family = "membio" if row.name.startswith("membio") else ("tls" if "tls" in row.name else "stream")
+                if family == "membio" and impl != "ours":
+                    family = "tls" if impl == "plain" else ""
+                make = makers[impl].get(family)
+                if make is None:
+                    continue
+                if row.name.endswith("pingpong"):
+                    maker = lambda address, timeout, make=make: stream_pingpong(make, address, timeout)  # noqa: E731
+                elif row.name.endswith("bulk"):
+                    maker = lambda address, timeout, make=make: stream_bulk(make, address, timeout, batch)  # noqa: E731
+                else:
+                    maker = lambda address, timeout, make=make: stream_gather(make, address, timeout)  # noqa: E731
+            row.clients[impl] = maker
+    return rows
+
+
+# ------------------------------------------------------------------ measuring
+
+
+@dataclass
+class Sample:
+    wall: float  # seconds per operation
+    cpu: float
+
+
+def measure(runner: Runner, ops: int) -> Sample:
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    runner.run(ops)
+    wall1, cpu1 = time.perf_counter(), time.process_time()
+    return Sample((wall1 - wall0) / ops, (cpu1 - cpu0) / ops)
+
+
+def paired_ratio(samples: dict[str, list[Sample]], top: str, bottom: str, attr: str) -> float | None:
+    if top not in samples or bottom not in samples:
+        return None
+    ratios: list[float] = [
+        getattr(a, attr) / getattr(b, attr) for a, b in zip(samples[top], samples[bottom], strict=True)
+    ]
+    return statistics.median(ratios)
+
+
+def run_row(row: Row, timeout: float, repeat: int, tls: TLSSetup, scale: float) -> dict[str, list[Sample]]:
+    ops = max(10, int(row.ops * scale))
+    with contextlib.ExitStack() as stack:
+        address = None
+        if row.server is not None:
+            kind, mode, use_tls = row.server
+            address = stack.enter_context(server(kind, mode, tls.cert_file if use_tls else None)).address
+        runners = {}
+        for impl, make in row.clients.items():
+            runner = make(address, timeout)
+            stack.callback(runner.close)
+            runner.run(max(1, ops // 10))  # warm up: connections, caches, TLS session
+            runners[impl] = runner
+        samples: dict[str, list[Sample]] = {impl: [] for impl in runners}
+        order = list(runners)
+        for rep in range(repeat):
+            for impl in order[rep % len(order) :] + order[: rep % len(order)]:
+                samples[impl].append(measure(runners[impl], ops))
+    return samples
+
+
+# ------------------------------------------------------------------ budget
+
+
+def budget_checks(results: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
+    checks: list[tuple[str, bool, str]] = []
+
+    def check(label: str, value: float | None, limit: float, higher_is_better: bool = False) -> None:
+        if value is None:
+            return
+        ok = value >= limit if higher_is_better else value <= limit
+        sign = ">=" if higher_is_better else "<="
+        checks.append((label, ok, f"{value:.3f} (budget {sign} {limit})"))
+
+    for r in results:
+        name = f"{r['row']} [{r['timeout']}]"
+        if r["kind"] == "pingpong":
+            check(f"{name}: CPU ours/plain", r["cpu_ours_plain"], 1.15)
+            check(f"{name}: wall ours/plain", r["wall_ours_plain"], 1.05)
+            check(f"{name}: CPU easynetwork/ours", r["cpu_easynetwork_ours"], 1.4, True)
+        elif r["kind"] == "gather":
+            check(f"{name}: CPU ours/plain", r["cpu_ours_plain"], 1.0)
+            check(f"{name}: wall ours/plain", r["wall_ours_plain"], 1.0)
+        elif r["kind"] == "bulk":
+            check(f"{name}: wall ours/plain (throughput)", r["wall_ours_plain"], 1.0)
+            check(f"{name}: CPU ours/plain", r["cpu_ours_plain"], 1.1)
+        elif r["kind"] == "tls-bulk":
+            check(f"{name}: wall ours/plain (throughput >= 0.98x)", r["wall_ours_plain"], 1 / 0.98)
+        elif r["kind"] == "tls-pingpong":
+            check(f"{name}: CPU ours/plain", r["cpu_ours_plain"], 1.15)
+    return checks
+
+
+# ------------------------------------------------------------------ output
+
+
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def markdown(results: list[dict[str, Any]], checks: list[tuple[str, bool, str]], meta: dict[str, Any]) -> str:
+    lines = [
+        f"Benchmark of {meta['date']} on {meta['machine']}, Python {meta['python']}, "
+        f"{meta['repeat']} interleaved repetitions; ratios are medians of paired runs.",
+        "",
+        "| row | operation | timeout | wall ours/plain | CPU ours/plain | CPU easynetwork/plain "
+        "| CPU easynetwork/ours | ours CPU per op |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines.extend(
+        f"| {r['row']} | {r['unit']} | {r['timeout']} | {fmt(r['wall_ours_plain'])} | {fmt(r['cpu_ours_plain'])} "
+        f"| {fmt(r['cpu_easynetwork_plain'])} | {fmt(r['cpu_easynetwork_ours'])} | {r['ours_cpu_us']:.1f} us |"
+        for r in results
+    )
+    lines += ["", "Budget:", ""]
+    lines += [f"- {'PASS' if ok else 'FAIL'} {label}: {detail}" for label, ok, detail in checks]
+    return "\n".join(lines) + "\n"
+
+
+def chart(results: list[dict[str, Any]], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no chart", file=sys.stderr)
+        return False
+    labels = [f"{r['row']}\n[{r['timeout']}]" for r in results]
+    ours = [r["cpu_ours_plain"] or 0.0 for r in results]
+    theirs = [r["cpu_easynetwork_plain"] or 0.0 for r in results]
+    fig, ax = plt.subplots(figsize=(max(8, len(labels) * 0.75), 5), dpi=110)
+    xs = range(len(labels))
+    ax.bar([x - 0.2 for x in xs], ours, width=0.4, label="transports (ours)", color="#2b7bba")
+    ax.bar([x + 0.2 for x in xs], theirs, width=0.4, label="easynetwork 1.2.0", color="#d9822b")
+    ax.axhline(1.0, color="black", linewidth=1, label="plain stdlib code = 1.0")
+    ax.set_xticks(list(xs), labels, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("client CPU per operation, ratio to plain code")
+    ax.set_title("Client CPU per operation relative to plain socket/ssl code (lower is better)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def make_tls(directory: Path) -> TLSSetup:
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    cert_file = directory / "server.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return TLSSetup(context, str(cert_file))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
+    parser.add_argument("--cert", help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=9, help="interleaved repetitions per row (default 9)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply the operations per run")
+    parser.add_argument("--rows", help="comma-separated row names (default: all)")
+    parser.add_argument("--timeouts", default="finite,inf", help="finite, inf or both (default)")
+    parser.add_argument("--out", type=Path, default=ROOT / "tools" / "bench-results")
+    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "performance.png")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a budget line fails")
+    args = parser.parse_args(argv)
+    if args.serve:
+        _serve(args.serve, args.mode, args.cert)
+        return 0
+    try:
+        import easynetwork  # noqa: F401
+
+        have_easynetwork = True
+    except ImportError:
+        have_easynetwork = False
+        print("easynetwork is not installed: its columns are n/a", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as directory:
+        tls = make_tls(Path(directory))
+        rows = build_rows(tls, have_easynetwork)
+        if args.rows:
+            wanted = set(args.rows.split(","))
+            rows = [row for row in rows if row.name in wanted]
+        timeouts = {"finite": FINITE, "inf": math.inf}
+        results: list[dict[str, Any]] = []
+        for row in rows:
+            for label in args.timeouts.split(","):
+                started = time.perf_counter()
+                samples = run_row(row, timeouts[label], args.repeat, tls, args.scale)
+                result = {
+                    "row": row.name,
+                    "unit": row.unit,
+                    "kind": row.kind,
+                    "timeout": label,
+                    "wall_ours_plain": paired_ratio(samples, "ours", "plain", "wall"),
+                    "cpu_ours_plain": paired_ratio(samples, "ours", "plain", "cpu"),
+                    "cpu_easynetwork_plain": paired_ratio(samples, "easynetwork", "plain", "cpu"),
+                    "cpu_easynetwork_ours": paired_ratio(samples, "easynetwork", "ours", "cpu"),
+                    "wall_easynetwork_ours": paired_ratio(samples, "easynetwork", "ours", "wall"),
+                    "ours_cpu_us": statistics.median(s.cpu for s in samples["ours"]) * 1e6,
+                    "samples": {impl: [vars(s) for s in values] for impl, values in samples.items()},
+                }
+                results.append(result)
+                print(
+                    f"{row.name} [{label}]: CPU ours/plain {fmt(result['cpu_ours_plain'])}, "
+                    f"wall {fmt(result['wall_ours_plain'])}, CPU easynetwork/ours "
+                    f"{fmt(result['cpu_easynetwork_ours'])} ({time.perf_counter() - started:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    checks = budget_checks(results)
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores",
+        "python": platform.python_version(),
+        "repeat": args.repeat,
+    }
+    table = markdown(results, checks, meta)
+    print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.md").write_text(table)
+    (args.out / "latest.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    if chart(results, args.chart):
+        print(f"chart: {args.chart}")
+    failed = [label for label, ok, _ in checks if not ok]
+    return 1 if failed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
