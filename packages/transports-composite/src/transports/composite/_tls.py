@@ -203,21 +203,17 @@ from typing_extensions import Buffer
 from transports.abc import (
     BaseTransport,
     StreamTransport,
-    TLSAttribute,
     TypedAttributeLookupError,
     UnsupportedOperation,
     deadline_after,
     time_left,
     timeout_error,
-    validate_timeout,
 )
 from transports.abc._exceptions import closed_error
+from transports.abc._tls import tls_attributes, tls_options
 
 _T = TypeVar("_T")
 _T_Transport = TypeVar("_T_Transport", bound=StreamTransport)
-
-_DEFAULT_HANDSHAKE_TIMEOUT: Final = 60.0
-_DEFAULT_SHUTDOWN_TIMEOUT: Final = 30.0
 
 # The most plaintext one send() encrypts: four full TLS records.
 _SEND_LIMIT: Final = 64 * 1024
@@ -358,20 +354,9 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
         try:
             if not isinstance(transport, StreamTransport):
                 raise TypeError(f"Expected a StreamTransport, got {type(transport).__qualname__}")
-            if not isinstance(ssl_context, ssl.SSLContext):
-                raise TypeError(f"Expected an ssl.SSLContext, got {type(ssl_context).__qualname__}")
-            handshake_timeout = validate_timeout(
-                _DEFAULT_HANDSHAKE_TIMEOUT if handshake_timeout is None else handshake_timeout
+            handshake_timeout, self.__shutdown_timeout, server_side = tls_options(
+                ssl_context, handshake_timeout, shutdown_timeout, server_side, server_hostname
             )
-            self.__shutdown_timeout = validate_timeout(
-                _DEFAULT_SHUTDOWN_TIMEOUT if shutdown_timeout is None else shutdown_timeout
-            )
-            if server_side is None:
-                server_side = server_hostname is None
-            if server_side and server_hostname is not None:
-                raise ValueError("server_hostname can only be given to a client (server_side=False)")
-            if not server_side and server_hostname is None and ssl_context.check_hostname:
-                raise ValueError("check_hostname requires server_hostname")
             self.__standard_compatible = bool(standard_compatible)
             self.__eof = False
             self.__transport_eof = False
@@ -991,41 +976,10 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
         """
         return {
             **self.__transport.extra_attributes,
-            TLSAttribute.sslcontext: self.__get_sslcontext,
-            TLSAttribute.peercert: self.__get_peercert,
-            TLSAttribute.cipher: self.__get_cipher,
-            TLSAttribute.compression: self.__get_compression,
-            TLSAttribute.tls_version: self.__get_tls_version,
-            TLSAttribute.standard_compatible: self.__get_standard_compatible,
+            **tls_attributes(self.__open_ssl_object, self.__standard_compatible),
         }
 
     def __open_ssl_object(self) -> ssl.SSLObject:
         if self.__closed:
             raise TypedAttributeLookupError("The TLS transport is closed")
         return self.__ssl_object
-
-    def __get_sslcontext(self) -> ssl.SSLContext:
-        return self.__open_ssl_object().context
-
-    def __get_peercert(self) -> dict[str, Any] | None:
-        # getpeercert() gives {} for a certificate that was not verified.
-        return cast("dict[str, Any] | None", self.__open_ssl_object().getpeercert() or None)
-
-    def __get_cipher(self) -> tuple[str, str, int]:
-        cipher = self.__open_ssl_object().cipher()
-        if cipher is None:
-            raise TypedAttributeLookupError("No cipher negotiated")
-        return cipher
-
-    def __get_compression(self) -> str | None:
-        return self.__open_ssl_object().compression()
-
-    def __get_tls_version(self) -> str:
-        version = self.__open_ssl_object().version()
-        if version is None:
-            raise TypedAttributeLookupError("No TLS version negotiated")
-        return version
-
-    def __get_standard_compatible(self) -> bool:
-        self.__open_ssl_object()
-        return self.__standard_compatible

@@ -141,12 +141,11 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from ssl import SSLEOFError, SSLError, SSLWantReadError, SSLWantWriteError, SSLZeroReturnError
 from types import MappingProxyType
-from typing import Any, Final, cast, final
+from typing import Any, Final, final
 
 from typing_extensions import Buffer
 
 from transports.abc import (
-    TLSAttribute,
     TypedAttributeLookupError,
     UnsupportedOperation,
     deadline_after,
@@ -155,14 +154,12 @@ from transports.abc import (
     validate_timeout,
 )
 from transports.abc._buffers import byte_view
+from transports.abc._tls import tls_attributes, tls_options
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 
 from ._attributes import socket_attributes
 from ._ownership import SocketOwner, close_socket
 from ._proxy import SocketProxy
-
-_DEFAULT_HANDSHAKE_TIMEOUT: Final = 60.0
-_DEFAULT_SHUTDOWN_TIMEOUT: Final = 30.0
 
 # The most plaintext one recv() asks OpenSSL for. SSL_read returns one record
 # (16 KiB) at most, but SSLSocket.recv(n) allocates n bytes first: a larger
@@ -291,20 +288,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             # Checks the socket, switches it to non-blocking mode, sets up the
             # waits; the socket attributes are made again for the SSLSocket.
             super().__init__(sock, socket.SOCK_STREAM, retry_interval, selector_factory)
-            if not isinstance(ssl_context, ssl.SSLContext):
-                raise TypeError(f"Expected an ssl.SSLContext, got {type(ssl_context).__qualname__}")
-            handshake_timeout = validate_timeout(
-                _DEFAULT_HANDSHAKE_TIMEOUT if handshake_timeout is None else handshake_timeout
+            handshake_timeout, self.__shutdown_timeout, server_side = tls_options(
+                ssl_context, handshake_timeout, shutdown_timeout, server_side, server_hostname
             )
-            self.__shutdown_timeout = validate_timeout(
-                _DEFAULT_SHUTDOWN_TIMEOUT if shutdown_timeout is None else shutdown_timeout
-            )
-            if server_side is None:
-                server_side = server_hostname is None
-            if server_side and server_hostname is not None:
-                raise ValueError("server_hostname can only be given to a client (server_side=False)")
-            if not server_side and server_hostname is None and ssl_context.check_hostname:
-                raise ValueError("check_hostname requires server_hostname")
             self.__standard_compatible = bool(standard_compatible)
             # wrap_socket() moves the descriptor to a new SSLSocket object and
             # detaches it from ``sock``, which is left closed.
@@ -319,7 +305,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             self._sock = self.__sslsock = sslsock
             self._proxy = proxy = SocketProxy(sslsock)
             self._extra = MappingProxyType(
-                {**socket_attributes(sslsock, proxy), **_tls_attributes(sslsock, self.__standard_compatible)}
+                {**socket_attributes(sslsock, proxy), **tls_attributes(_opener(sslsock), self.__standard_compatible)}
             )
             self.__handshake(handshake_timeout)
         except BaseException:
@@ -880,50 +866,12 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         self.send_all(b"".join(iterable_of_data), timeout)
 
 
-def _tls_attributes(sslsock: ssl.SSLSocket, standard_compatible: bool) -> dict[Any, Callable[[], Any]]:
-    """The getters of the :class:`~transports.abc.TLSAttribute` keys for ``sslsock``.
-
-    Closures over the socket, not methods of the transport: the transport
-    holds this mapping, and a cycle through it would delay the
-    ResourceWarning of a leaked transport until a garbage collection.
-    """
+def _opener(sslsock: ssl.SSLSocket) -> Callable[[], ssl.SSLSocket]:
+    """``sslsock`` for the attribute getters, while it is open."""
 
     def open_socket() -> ssl.SSLSocket:
         if sslsock.fileno() < 0:
             raise TypedAttributeLookupError("The transport is closed")
         return sslsock
 
-    def get_sslcontext() -> ssl.SSLContext:
-        return open_socket().context
-
-    def get_peercert() -> dict[str, Any] | None:
-        # getpeercert() gives {} for a certificate that was not verified.
-        return cast("dict[str, Any] | None", open_socket().getpeercert() or None)
-
-    def get_cipher() -> tuple[str, str, int]:
-        cipher = open_socket().cipher()
-        if cipher is None:
-            raise TypedAttributeLookupError("No cipher negotiated")
-        return cipher
-
-    def get_compression() -> str | None:
-        return open_socket().compression()
-
-    def get_tls_version() -> str:
-        version = open_socket().version()
-        if version is None:
-            raise TypedAttributeLookupError("No TLS version negotiated")
-        return version
-
-    def get_standard_compatible() -> bool:
-        open_socket()
-        return standard_compatible
-
-    return {
-        TLSAttribute.sslcontext: get_sslcontext,
-        TLSAttribute.peercert: get_peercert,
-        TLSAttribute.cipher: get_cipher,
-        TLSAttribute.compression: get_compression,
-        TLSAttribute.tls_version: get_tls_version,
-        TLSAttribute.standard_compatible: get_standard_compatible,
-    }
+    return open_socket
