@@ -26,6 +26,24 @@ wait until the named descriptor is ready, then call it again. The loop is
   number is never acted on).
 - A descriptor of ``-1`` (a closed socket) or one that poll reports as
   invalid raises ``OSError(EBADF)`` instead of waiting forever.
+- Receiving: try first, or wait first. A non-blocking receive that
+  finds nothing costs far more than one that succeeds: CPython builds a
+  :exc:`BlockingIOError` (about 3 us, against 0.1 us for the system call
+  and 0.7 us for a ``poll``). On a busy connection data is usually there,
+  so receives try first. In a request/response exchange it is usually
+  not: the receive comes right after the request went out. So once a
+  receive would block, the next :data:`WAIT_FIRST_CALLS` receives wait for
+  readiness first (as a socket with a timeout does in C), and the one
+  after that is a probe that tries first again. A probe that finds data
+  brings back trying first; a probe that would block doubles the next run
+  of waiting-first receives, up to :data:`MAX_WAIT_FIRST_CALLS`, so a
+  steady ping-pong pays for a failed probe once in a thousand calls. A
+  wrong guess costs one ``poll`` at most, and results, timeouts and errors
+  are the same either way.
+  The state and the helpers for it (:meth:`_read_would_block`,
+  :meth:`_read_probe_found_data`, :meth:`_wait_readable`,
+  :meth:`_after_would_block`) live here so that every layer's receive hot
+  path uses the same rule.
 """
 
 from __future__ import annotations
@@ -36,6 +54,7 @@ import math
 import select
 import selectors
 from collections.abc import Callable
+from time import monotonic
 from typing import Final, TypeVar
 
 from transports.abc import BaseTransport, deadline_after, time_left, timeout_error, validate_timeout
@@ -53,6 +72,13 @@ _POLLNVAL = getattr(select, "POLLNVAL", 0)
 # The longest single poll: poll() and epoll take an int of milliseconds (about
 # 24.8 days at most); a longer wait is several waits, which _retry does anyway.
 _MAX_WAIT: Final[float] = 86400.0
+
+#: After a receive would block, this many receive calls wait for readiness
+#: before they try (at first; see "Receiving" above).
+WAIT_FIRST_CALLS: Final[int] = 8
+
+#: The longest run of waiting-first receives between two probes.
+MAX_WAIT_FIRST_CALLS: Final[int] = 1024
 
 
 class SelectorBaseTransport(BaseTransport):
@@ -72,7 +98,16 @@ class SelectorBaseTransport(BaseTransport):
         TypeError: ``retry_interval`` is not a number.
     """
 
-    __slots__ = ("_read_fd", "_read_poller", "_retry_interval", "_selector_factory", "_write_fd", "_write_poller")
+    __slots__ = (
+        "_read_fd",
+        "_read_poller",
+        "_read_wait_run",
+        "_read_waits_first",
+        "_retry_interval",
+        "_selector_factory",
+        "_write_fd",
+        "_write_poller",
+    )
 
     def __init__(
         self,
@@ -91,6 +126,11 @@ class SelectorBaseTransport(BaseTransport):
         self._read_fd = -1
         self._write_poller: select.poll | None = None
         self._write_fd = -1
+        # "Receiving" in the module docstring: receive calls left that wait
+        # first (> 0), the next one is a probe (0), or try first (< 0); and
+        # the length of the next run of waiting-first calls.
+        self._read_waits_first = -1
+        self._read_wait_run = WAIT_FIRST_CALLS
 
     def _retry(self, callback: Callable[[], _T_Return], timeout: float) -> tuple[_T_Return, float]:
         """Call ``callback`` until it stops raising ``WouldBlockOn*``.
@@ -132,6 +172,68 @@ class SelectorBaseTransport(BaseTransport):
                 fileno, want_write = exc.fileno, False
             except WouldBlockOnWrite as exc:
                 fileno, want_write = exc.fileno, True
+
+    def _after_would_block(
+        self,
+        fileno: int,
+        callback: Callable[[], _T_Return],
+        want_write: bool,
+        timeout: float,
+    ) -> tuple[_T_Return, float]:
+        """Finish an operation whose first non-blocking try would block.
+
+        Waits for ``fileno`` (at most ``min(timeout, retry_interval)``), then
+        hands over to :meth:`_retry` with what is left of the budget.
+        ``callback`` is the operation's ``*_noblock`` form. ``timeout`` must
+        already be validated; ``0`` raises :exc:`TimeoutError` at once (the
+        one try was made).
+
+        Raises:
+            TimeoutError: the budget ran out.
+            OSError: ``EBADF`` when the descriptor is closed; anything
+                ``callback`` raises.
+
+        Returns:
+            The callback's result and the time left of the budget.
+        """
+        if timeout <= 0.0:
+            raise timeout_error()
+        retry_interval = self._retry_interval
+        if timeout == math.inf:
+            self._wait(fileno, want_write, retry_interval)
+            return self._retry(callback, math.inf)
+        deadline = monotonic() + timeout
+        self._wait(fileno, want_write, timeout if timeout < retry_interval else retry_interval)
+        return self._retry(callback, time_left(deadline))
+
+    def _read_would_block(self) -> None:
+        """A receive that tried first would block: start a run of waiting first."""
+        run = self._read_wait_run
+        self._read_waits_first = run
+        self._read_wait_run = run * 2 if run < MAX_WAIT_FIRST_CALLS else MAX_WAIT_FIRST_CALLS
+
+    def _read_probe_found_data(self) -> None:
+        """A probe found data at once: receives try first again."""
+        self._read_waits_first = -1
+        self._read_wait_run = WAIT_FIRST_CALLS
+
+    def _wait_readable(self, fileno: int, timeout: float) -> float:
+        """Wait (at most ``min(timeout, retry_interval)``) until ``fileno`` is readable.
+
+        The wait-first receive path: ``timeout`` must be validated and
+        positive. Returns the budget's deadline (:data:`math.inf` for an
+        infinite budget, which reads no clock), for a retry that follows.
+
+        Raises:
+            OSError: ``EBADF`` when the descriptor is closed.
+        """
+        retry_interval = self._retry_interval
+        if timeout == math.inf:
+            self._wait(fileno, False, retry_interval)
+            return math.inf
+        deadline = monotonic() + timeout
+        self._wait(fileno, False, timeout if timeout < retry_interval else retry_interval)
+        return deadline
 
     def _wait(self, fileno: int, want_write: bool, timeout: float) -> None:
         """Block until ``fileno`` is ready or ``timeout`` (> 0) seconds passed.

@@ -23,11 +23,13 @@ import stat
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from typing_extensions import Buffer
 
-from transports.abc import TypedAttributeLookupError, TypedAttributeSet, typed_attribute
+from transports.abc import TypedAttributeLookupError, TypedAttributeSet, time_left, typed_attribute, validate_timeout
+from transports.abc._buffers import byte_view
 from transports.abc._exceptions import closed_error
 from transports.abc._validation import check_bufsize
 
@@ -164,6 +166,75 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
     ) -> None:
         super().__init__(fd, retry_interval, selector_factory, want_read=True)
 
+    def recv(self, bufsize: int, timeout: float) -> bytes:
+        """Read up to ``bufsize`` bytes, waiting at most ``timeout`` seconds.
+
+        Tries first, or waits first after reads that would have blocked (see
+        :class:`SelectorBaseTransport`); the result is the same either way.
+
+        Raises:
+            ValueError: ``bufsize`` is negative, or ``timeout`` is negative or NaN.
+            TimeoutError: no data arrived in time.
+            OSError: ``EBADF`` once closed; any read error.
+
+        Returns:
+            The bytes read; ``b""`` for a positive ``bufsize`` means EOF.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        check_bufsize(bufsize)
+        waits_first = self._read_waits_first
+        if waits_first > 0 and timeout and bufsize > 0:
+            self._read_waits_first = waits_first - 1
+            deadline = self._wait_readable(self._fd, timeout)
+            try:
+                # Read the descriptor again: a close() during the wait made it -1.
+                return os.read(self._fd, bufsize)
+            except BlockingIOError:
+                pass
+            return self._retry(partial(self.recv_noblock, bufsize), time_left(deadline))[0]
+        fd = self._fd
+        try:
+            result = os.read(fd, bufsize)
+        except BlockingIOError:
+            self._read_would_block()
+            return self._after_would_block(fd, partial(self.recv_noblock, bufsize), False, timeout)[0]
+        if not waits_first:
+            self._read_probe_found_data()
+        return result
+
+    def recv_into(self, buffer: Buffer, timeout: float) -> int:
+        """Read into ``buffer``, waiting at most ``timeout`` seconds.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+            TimeoutError: no data arrived in time.
+            OSError: ``EBADF`` once closed; any read error.
+
+        Returns:
+            The number of bytes written; ``0`` for a non-empty buffer means EOF.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        waits_first = self._read_waits_first
+        if waits_first > 0 and timeout:
+            self._read_waits_first = waits_first - 1
+            deadline = self._wait_readable(self._fd, timeout)
+            try:
+                return os.readv(self._fd, [buffer])
+            except BlockingIOError:
+                pass
+            return self._retry(partial(self.recv_noblock_into, buffer), time_left(deadline))[0]
+        fd = self._fd
+        try:
+            result = os.readv(fd, [buffer])
+        except BlockingIOError:
+            self._read_would_block()
+            return self._after_would_block(fd, partial(self.recv_noblock_into, buffer), False, timeout)[0]
+        if not waits_first:
+            self._read_probe_found_data()
+        return result
+
     def recv_noblock(self, bufsize: int) -> bytes:
         """Read up to ``bufsize`` bytes without blocking.
 
@@ -234,6 +305,53 @@ class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):
         selector_factory: Callable[[], selectors.BaseSelector] | None = None,
     ) -> None:
         super().__init__(fd, retry_interval, selector_factory, want_read=False)
+
+    def send(self, data: Buffer, timeout: float) -> int:
+        """Write some of ``data``, waiting at most ``timeout`` seconds for room.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+            TimeoutError: nothing could be written in time.
+            BrokenPipeError: no reader is left.
+            OSError: ``EBADF`` once closed; any write error.
+
+        Returns:
+            The number of bytes written.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        fd = self._fd
+        try:
+            return os.write(fd, data)
+        except BlockingIOError:
+            pass
+        return self._after_would_block(fd, partial(self.send_noblock, data), True, timeout)[0]
+
+    def send_all(self, data: Buffer, timeout: float) -> None:
+        """Write all of ``data`` within one budget of ``timeout`` seconds.
+
+        The first write is tried at once; the clock is read only if it could
+        not write everything. The data is never copied.
+
+        Raises:
+            ValueError: ``timeout`` is negative or NaN.
+            TypeError: ``data`` is not a C-contiguous buffer.
+            TimeoutError: the budget ran out before everything was written.
+            BrokenPipeError: no reader is left.
+            OSError: ``EBADF`` once closed; any write error.
+        """
+        if not timeout >= 0:
+            validate_timeout(timeout)
+        fd = self._fd
+        try:
+            sent = os.write(fd, data)
+        except BlockingIOError:
+            sent = 0
+        except BufferError as exc:
+            raise TypeError(f"send_all() needs a C-contiguous buffer: {exc}") from None
+        view = byte_view(data)
+        if sent != len(view):
+            self._send_all_rest(fd, view[sent:], timeout)
 
     def send_noblock(self, data: Buffer) -> int:
         """Write some of ``data`` without blocking.

@@ -19,6 +19,8 @@ from transports.abc import (
     StreamTransport,
     StreamWriteTransport,
     UnsupportedOperation,
+    deadline_after,
+    time_left,
     validate_timeout,
 )
 
@@ -226,6 +228,24 @@ class SelectorStreamWriteTransport(SelectorBaseTransport, StreamWriteTransport):
         if isinstance(ancillary_data, Iterator):
             ancillary_data = list(ancillary_data)
         self._retry(lambda: self.send_all_noblock_with_ancillary(chunks, ancillary_data), timeout)
+
+    def _send_all_rest(self, fileno: int, view: memoryview, timeout: float) -> None:
+        """Send ``view`` after a first try of the caller's that sent only part.
+
+        The send buffer is full, so each further try waits for room first
+        (on ``fileno``) rather than failing once more; one budget of
+        ``timeout`` seconds (already validated) covers them all.
+
+        Raises:
+            TimeoutError: the budget ran out.
+            OSError: the transport failed, or is closed.
+        """
+        deadline = deadline_after(timeout)
+        while True:
+            sent = self._after_would_block(fileno, partial(self.send_noblock, view), True, time_left(deadline))[0]
+            if sent == len(view):
+                return
+            view = view[sent:]
 
     def _send_all_vectored(
         self,

@@ -108,7 +108,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout:
             self._read_waits_first = waits_first - 1
-            deadline = self._wait_readable(timeout)
+            deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
                 return self._sock.recv(self._max_datagram_size)
             except BlockingIOError:
@@ -118,7 +118,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
             result = self._sock.recv(self._max_datagram_size)
         except BlockingIOError:
             self._read_would_block()
-            return self._after_would_block(self.recv_noblock, False, timeout)[0]
+            return self._after_would_block(self._sock.fileno(), self.recv_noblock, False, timeout)[0]
         if not waits_first:
             self._read_probe_found_data()
         return result
@@ -204,7 +204,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
             return
         except BlockingIOError:
             pass
-        self._after_would_block(partial(self.send_noblock, data), True, timeout)
+        self._after_would_block(self._sock.fileno(), partial(self.send_noblock, data), True, timeout)
 
     def send_noblock(self, data: Buffer) -> None:
         """Send ``data`` as one packet without blocking.

@@ -26,20 +26,9 @@ of this) follows the same rules, kept here in one place:
   shutdown; a blocked waiter notices the close after at most
   ``retry_interval`` seconds.
 
-- **Receiving: try first, or wait first.** A non-blocking receive that
-  finds nothing costs far more than one that succeeds: CPython builds a
-  :exc:`BlockingIOError` (about 3 us, against 0.1 us for the system call
-  and 0.7 us for a ``poll``). On a busy connection data is usually there,
-  so receives try first. In a request/response exchange it is usually
-  not: the receive comes right after the request went out. So once a
-  receive would block, the next :data:`WAIT_FIRST_CALLS` receives wait for
-  readiness first (as a socket with a timeout does in C), and the one
-  after that is a probe that tries first again. A probe that finds data
-  brings back trying first; a probe that would block doubles the next run
-  of waiting-first receives, up to :data:`MAX_WAIT_FIRST_CALLS`, so a
-  steady ping-pong pays for a failed probe once in a thousand calls. A
-  wrong guess costs one ``poll`` at most, and results, timeouts and errors
-  are the same either way.
+- **Receiving: try first, or wait first.** See
+  :class:`~transports.selector.SelectorBaseTransport`: receives switch
+  between the two, because a would-block costs far more than a ``poll``.
 
 - **Leaks.** A transport garbage-collected while open emits
   :exc:`ResourceWarning` (the warning names the transport, not just a
@@ -49,19 +38,16 @@ of this) follows the same rules, kept here in one place:
 
 from __future__ import annotations
 
-__all__ = ["MAX_WAIT_FIRST_CALLS", "WAIT_FIRST_CALLS", "SocketOwner", "check_socket", "close_socket", "closed_error"]
+__all__ = ["SocketOwner", "check_socket", "close_socket", "closed_error"]
 
 import errno
-import math
 import selectors
 import socket
 import warnings
 from collections.abc import Callable, Mapping
-from time import monotonic
 from types import MappingProxyType
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from transports.abc import time_left, timeout_error
 from transports.selector import SelectorBaseTransport
 
 from ._attributes import socket_attributes
@@ -73,13 +59,6 @@ except ImportError:  # pragma: no cover - Python built without OpenSSL
     _SSLSocket = None  # type: ignore[assignment,misc]
 
 _T_Return = TypeVar("_T_Return")
-
-#: After a receive would block, this many receive calls wait for readiness
-#: before they try (at first; see "Receiving" above).
-WAIT_FIRST_CALLS: Final[int] = 8
-
-#: The longest run of waiting-first receives between two probes.
-MAX_WAIT_FIRST_CALLS: Final[int] = 1024
 
 _SOCKET_TYPE_NAMES: dict[int, str] = {socket.SOCK_STREAM: "SOCK_STREAM", socket.SOCK_DGRAM: "SOCK_DGRAM"}
 
@@ -157,7 +136,7 @@ class SocketOwner(SelectorBaseTransport):
         OSError: ``sock`` is closed.
     """
 
-    __slots__ = ("_extra", "_proxy", "_read_wait_run", "_read_waits_first", "_sock")
+    __slots__ = ("_extra", "_proxy", "_sock")
 
     #: Whether :meth:`close` shuts the connection down before closing.
     _SHUTDOWN_ON_CLOSE: ClassVar[bool] = False
@@ -175,11 +154,6 @@ class SocketOwner(SelectorBaseTransport):
         super().__init__(retry_interval, selector_factory)
         sock.setblocking(False)
         self._sock = sock
-        # "Receiving" in the module docstring: receive calls left that wait
-        # first (> 0), the next one is a probe (0), or try first (< 0); and
-        # the length of the next run of waiting-first calls.
-        self._read_waits_first = -1
-        self._read_wait_run = WAIT_FIRST_CALLS
         self._proxy = SocketProxy(sock)
         self._extra: Mapping[Any, Callable[[], Any]] = MappingProxyType(socket_attributes(sock, self._proxy))
 
@@ -200,67 +174,6 @@ class SocketOwner(SelectorBaseTransport):
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
         """The :class:`SocketAttribute` getters: ``socket``, ``family``, ``sockname``, ``peername``."""
         return self._extra
-
-    def _after_would_block(
-        self,
-        callback: Callable[[], _T_Return],
-        want_write: bool,
-        timeout: float,
-    ) -> tuple[_T_Return, float]:
-        """Finish an operation whose first non-blocking try would block.
-
-        Waits for the socket (at most ``min(timeout, retry_interval)``), then
-        hands over to :meth:`_retry` with what is left of the budget.
-        ``callback`` is the operation's ``*_noblock`` form. ``timeout`` must
-        already be validated; ``0`` raises :exc:`TimeoutError` at once (the
-        one try was made).
-
-        Raises:
-            TimeoutError: the budget ran out.
-            OSError: ``EBADF`` when the transport is closed; anything
-                ``callback`` raises.
-
-        Returns:
-            The callback's result and the time left of the budget.
-        """
-        if timeout <= 0.0:
-            raise timeout_error()
-        retry_interval = self._retry_interval
-        if timeout == math.inf:
-            self._wait(self._sock.fileno(), want_write, retry_interval)
-            return self._retry(callback, math.inf)
-        deadline = monotonic() + timeout
-        self._wait(self._sock.fileno(), want_write, timeout if timeout < retry_interval else retry_interval)
-        return self._retry(callback, time_left(deadline))
-
-    def _read_would_block(self) -> None:
-        """A receive that tried first would block: start a run of waiting first."""
-        run = self._read_wait_run
-        self._read_waits_first = run
-        self._read_wait_run = run * 2 if run < MAX_WAIT_FIRST_CALLS else MAX_WAIT_FIRST_CALLS
-
-    def _read_probe_found_data(self) -> None:
-        """A probe found data at once: receives try first again."""
-        self._read_waits_first = -1
-        self._read_wait_run = WAIT_FIRST_CALLS
-
-    def _wait_readable(self, timeout: float) -> float:
-        """Wait (at most ``min(timeout, retry_interval)``) until the socket is readable.
-
-        The wait-first receive path: ``timeout`` must be validated and
-        positive. Returns the budget's deadline (:data:`math.inf` for an
-        infinite budget, which reads no clock), for a retry that follows.
-
-        Raises:
-            OSError: ``EBADF`` when the transport is closed.
-        """
-        retry_interval = self._retry_interval
-        if timeout == math.inf:
-            self._wait(self._sock.fileno(), False, retry_interval)
-            return math.inf
-        deadline = monotonic() + timeout
-        self._wait(self._sock.fileno(), False, timeout if timeout < retry_interval else retry_interval)
-        return deadline
 
     def __del__(self, *, _warn: Callable[..., None] = warnings.warn) -> None:
         try:

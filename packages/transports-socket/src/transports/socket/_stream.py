@@ -128,7 +128,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout and bufsize > 0:
             self._read_waits_first = waits_first - 1
-            deadline = self._wait_readable(timeout)
+            deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
                 return self._sock.recv(bufsize)
             except BlockingIOError:
@@ -138,7 +138,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             result = self._sock.recv(bufsize)
         except BlockingIOError:
             self._read_would_block()
-            return self._after_would_block(partial(self.recv_noblock, bufsize), False, timeout)[0]
+            return self._after_would_block(self._sock.fileno(), partial(self.recv_noblock, bufsize), False, timeout)[0]
         if not waits_first:
             self._read_probe_found_data()
         return result
@@ -179,7 +179,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         # (An empty buffer never waits: it reads nothing, at once.)
         if waits_first > 0 and timeout and memoryview(buffer).nbytes:
             self._read_waits_first = waits_first - 1
-            deadline = self._wait_readable(timeout)
+            deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
                 return self._sock.recv_into(buffer)
             except BlockingIOError:
@@ -189,7 +189,9 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             result = self._sock.recv_into(buffer)
         except BlockingIOError:
             self._read_would_block()
-            return self._after_would_block(partial(self.recv_noblock_into, buffer), False, timeout)[0]
+            return self._after_would_block(
+                self._sock.fileno(), partial(self.recv_noblock_into, buffer), False, timeout
+            )[0]
         if not waits_first:
             self._read_probe_found_data()
         return result
@@ -324,7 +326,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             return self._sock.send(data)
         except BlockingIOError:
             pass
-        return self._after_would_block(partial(self.send_noblock, data), True, timeout)[0]
+        return self._after_would_block(self._sock.fileno(), partial(self.send_noblock, data), True, timeout)[0]
 
     def send_noblock(self, data: Buffer) -> int:
         """Send some of ``data`` without blocking.
@@ -377,17 +379,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                 view = view.cast("B")
             if sent == len(view):
                 return
-        self._send_all_rest(view[sent:], timeout)
-
-    def _send_all_rest(self, view: memoryview, timeout: float) -> None:
-        # The send buffer is full (the first try sent part, or nothing): wait
-        # for room before each further try rather than failing one first.
-        deadline = deadline_after(timeout)
-        while True:
-            sent = self._after_would_block(partial(self.send_noblock, view), True, time_left(deadline))[0]
-            if sent == len(view):
-                return
-            view = view[sent:]
+        self._send_all_rest(self._sock.fileno(), view[sent:], timeout)
 
     def send_all_from_iterable(self, iterable_of_data: Iterable[Buffer], timeout: float) -> None:
         """Send every chunk in order with scatter/gather ``sendmsg``.
@@ -536,7 +528,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             while sent < count:
                 send_chunk = partial(self._sendfile_noblock, in_fd, offset + sent, min(count - sent, _SENDFILE_CHUNK))
                 if sent:  # the last call filled the send buffer: wait for room first
-                    nbytes = self._after_would_block(send_chunk, True, time_left(deadline))[0]
+                    nbytes = self._after_would_block(self._sock.fileno(), send_chunk, True, time_left(deadline))[0]
                 else:
                     nbytes = self._retry(send_chunk, time_left(deadline))[0]
                 if nbytes == 0:  # the file is shorter than it was

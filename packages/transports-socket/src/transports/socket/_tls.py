@@ -510,13 +510,13 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             if not sslsock.pending():
                 self.__receiving = True
                 try:
-                    deadline = self._wait_readable(timeout)
+                    deadline = self._wait_readable(self._sock.fileno(), timeout)
                     try:
                         data = sslsock.recv(bufsize)
                     except _WANT as exc:
                         want_write = type(exc) is SSLWantWriteError
                         return self._after_would_block(
-                            partial(self.recv_noblock, bufsize), want_write, time_left(deadline)
+                            self._sock.fileno(), partial(self.recv_noblock, bufsize), want_write, time_left(deadline)
                         )[0]
                     except SSLError as exc:
                         if self.__end_of_stream(exc):
@@ -547,7 +547,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             self._read_would_block()
         self.__receiving = True
         try:
-            return self._after_would_block(partial(self.recv_noblock, bufsize), want_write, timeout)[0]
+            return self._after_would_block(
+                self._sock.fileno(), partial(self.recv_noblock, bufsize), want_write, timeout
+            )[0]
         finally:
             self.__receiving = False
 
@@ -610,13 +612,16 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             if not sslsock.pending() and memoryview(buffer).nbytes:
                 self.__receiving = True
                 try:
-                    deadline = self._wait_readable(timeout)
+                    deadline = self._wait_readable(self._sock.fileno(), timeout)
                     try:
                         nbytes = sslsock.recv_into(buffer)
                     except _WANT as exc:
                         want_write = type(exc) is SSLWantWriteError
                         return self._after_would_block(
-                            partial(self.recv_noblock_into, buffer), want_write, time_left(deadline)
+                            self._sock.fileno(),
+                            partial(self.recv_noblock_into, buffer),
+                            want_write,
+                            time_left(deadline),
                         )[0]
                     except SSLError as exc:
                         if self.__end_of_stream(exc):
@@ -647,7 +652,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             self._read_would_block()
         self.__receiving = True
         try:
-            return self._after_would_block(partial(self.recv_noblock_into, buffer), want_write, timeout)[0]
+            return self._after_would_block(
+                self._sock.fileno(), partial(self.recv_noblock_into, buffer), want_write, timeout
+            )[0]
         finally:
             self.__receiving = False
 
@@ -745,7 +752,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         self.__unfinished = chunk
         self.__sending = True
         try:
-            return self._after_would_block(partial(self.send_noblock, chunk), want_write, timeout)[0]
+            return self._after_would_block(self._sock.fileno(), partial(self.send_noblock, chunk), want_write, timeout)[
+                0
+            ]
         except BaseException:
             if self.__unfinished is chunk:
                 self.__unfinished = bytes(chunk)  # the caller gets its buffer back
