@@ -22,14 +22,14 @@ import selectors
 import stat
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
 from typing_extensions import Buffer
 
 from transports.abc import TypedAttributeLookupError, TypedAttributeSet, time_left, typed_attribute, validate_timeout
-from transports.abc._buffers import byte_view
+from transports.abc._buffers import BYTE_TYPES, byte_view
 from transports.abc._exceptions import closed_error
 from transports.abc._validation import check_bufsize
 
@@ -349,6 +349,8 @@ class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):
             sent = 0
         except BufferError as exc:
             raise TypeError(f"send_all() needs a C-contiguous buffer: {exc}") from None
+        if type(data) in BYTE_TYPES and sent == len(data):  # type: ignore[arg-type]  # bytes or bytearray
+            return
         view = byte_view(data)
         if sent != len(view):
             self._send_all_rest(fd, view[sent:], timeout)
@@ -383,7 +385,7 @@ class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):
         """
         self._send_all_vectored(self._writev_noblock, iterable_of_data, timeout)
 
-    def _writev_noblock(self, buffers: list[Buffer]) -> int:
+    def _writev_noblock(self, buffers: Sequence[Buffer]) -> int:
         fd = self._fd
         if fd < 0:
             raise closed_error()

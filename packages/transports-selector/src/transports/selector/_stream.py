@@ -7,7 +7,7 @@ __all__ = ["SelectorStreamReadTransport", "SelectorStreamTransport", "SelectorSt
 import os
 from abc import abstractmethod
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from itertools import accumulate
 from typing import Any, Final
@@ -26,12 +26,10 @@ from transports.abc import (
 
 # Siblings are pinned to one exact version, so a layer may share the private
 # helpers of the layer below it.
-from transports.abc._buffers import byte_view
+from transports.abc._buffers import byte_buffers
 from transports.abc._validation import check_ancillary_bufsize, check_bufsize
 
 from ._base import SelectorBaseTransport
-
-_BYTE_TYPES: Final = frozenset({bytes, bytearray})
 
 
 def _iov_max() -> int:
@@ -249,7 +247,7 @@ class SelectorStreamWriteTransport(SelectorBaseTransport, StreamWriteTransport):
 
     def _send_all_vectored(
         self,
-        send_vectored_noblock: Callable[[list[Buffer]], int],
+        send_vectored_noblock: Callable[[Sequence[Buffer]], int],
         iterable_of_data: Iterable[Buffer],
         timeout: float,
         *,
@@ -277,11 +275,8 @@ class SelectorStreamWriteTransport(SelectorBaseTransport, StreamWriteTransport):
         """
         if not timeout >= 0:
             validate_timeout(timeout)
-        buffers: list[Buffer] = list(iterable_of_data)
-        if not _BYTE_TYPES.issuperset(map(type, buffers)):
-            # len() of other buffers may count items, not bytes.
-            buffers = list(map(byte_view, buffers))
-        lengths: list[int] = list(map(len, buffers))  # type: ignore[arg-type]  # bytes-like by now
+        buffers = byte_buffers(list(iterable_of_data))
+        lengths = list(map(len, buffers))
         total = sum(lengths)
         position = sent
         if position == 0:

@@ -36,14 +36,14 @@ import os
 import selectors
 import socket
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import IO, Any, Final, final
 
 from typing_extensions import Buffer
 
 from transports.abc import UnsupportedOperation, deadline_after, time_left, validate_timeout
-from transports.abc._buffers import byte_view
+from transports.abc._buffers import BYTE_TYPES, byte_buffers
 from transports.abc._validation import check_ancillary_bufsize, check_bufsize
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 from transports.selector._stream import IOV_MAX
@@ -52,8 +52,6 @@ from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
 from ._ownership import SocketOwner, closed_error
 
 _RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
-_BYTE_TYPES: Final = (bytes, bytearray)
-_BYTE_TYPE_SET: Final = frozenset(_BYTE_TYPES)
 # os.sendfile sends at most this much per call on Linux anyway (0x7ffff000).
 _SENDFILE_CHUNK: Final[int] = 1 << 30
 # Errors of a first os.sendfile() meaning "not for this pair of files": fall back.
@@ -369,7 +367,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             sent = 0
         except BufferError as exc:
             raise TypeError(f"send_all() needs a C-contiguous buffer: {exc}") from None
-        if type(data) in _BYTE_TYPES:
+        if type(data) in BYTE_TYPES:
             if sent == len(data):  # type: ignore[arg-type]
                 return
             view = memoryview(data)
@@ -404,19 +402,13 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                 sent = self._sock.sendmsg(buffers)
             except BlockingIOError:
                 sent = 0
-            # One C-speed pass for the types, one for the lengths: len() of
-            # other buffers may count items, not bytes.
-            if _BYTE_TYPE_SET.issuperset(map(type, buffers)):
-                total = sum(map(len, buffers))
-            else:
-                total = sum(map(len, map(byte_view, buffers)))
-            if sent == total:
+            if sent == sum(map(len, byte_buffers(buffers))):
                 return
             self._send_all_vectored(self._sendmsg_noblock, buffers, timeout, sent=sent)
             return
         self._send_all_vectored(self._sendmsg_noblock, buffers, timeout)
 
-    def _sendmsg_noblock(self, buffers: list[Buffer]) -> int:
+    def _sendmsg_noblock(self, buffers: Sequence[Buffer]) -> int:
         sock = self._sock
         try:
             return sock.sendmsg(buffers)

@@ -153,7 +153,7 @@ from transports.abc import (
     timeout_error,
     validate_timeout,
 )
-from transports.abc._buffers import byte_view
+from transports.abc._buffers import BYTE_TYPES, byte_view
 from transports.abc._tls import tls_attributes, tls_options
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 
@@ -169,7 +169,6 @@ _RECV_LIMIT: Final = 64 * 1024
 _SEND_LIMIT: Final = 64 * 1024
 # The most plaintext send_all() hands to OpenSSL in one SSL_write.
 _WRITE_CHUNK: Final = 1024 * 1024
-_BYTE_TYPES: Final = (bytes, bytearray)
 _WANT: Final = (SSLWantReadError, SSLWantWriteError)
 
 
@@ -784,7 +783,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             validate_timeout(timeout)
         if self.__unfinished is not None or self.__peer_closed:
             timeout = self.__before_send(timeout)
-        if type(data) in _BYTE_TYPES and len(data) <= _SEND_LIMIT:  # type: ignore[arg-type]
+        if type(data) in BYTE_TYPES and len(data) <= _SEND_LIMIT:  # type: ignore[arg-type]
             chunk: Buffer = data
         else:
             chunk = byte_view(data)[:_SEND_LIMIT]
@@ -819,7 +818,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             validate_timeout(timeout)
         if self.__unfinished is not None or self.__peer_closed:
             timeout = self.__before_send(timeout)
-        if type(data) in _BYTE_TYPES and len(data) <= _WRITE_CHUNK:  # type: ignore[arg-type]
+        if type(data) in BYTE_TYPES and len(data) <= _WRITE_CHUNK:  # type: ignore[arg-type]
             try:
                 sent = self.__sslsock.send(data)
             except SSLWantWriteError:
