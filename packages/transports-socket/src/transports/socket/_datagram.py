@@ -10,7 +10,8 @@ receivers cannot trample each other.
 
 As for streams, the blocking methods call the socket first and fall back
 to the selector machinery only when it would block, and receives switch
-to waiting first after a would-block (see :mod:`._ownership`).
+to waiting first after a would-block; with an infinite timeout, ``recv``
+waits in its system call instead (see :mod:`._ownership`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 __all__ = ["SocketDatagramTransport"]
 
 import errno
+import math
 import selectors
 import socket
 from collections.abc import Callable
@@ -32,9 +34,10 @@ from transports.selector import SelectorDatagramTransport, WouldBlockOnRead, Wou
 
 from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
 from ._constants import MAX_DATAGRAM_BUFSIZE
-from ._ownership import SocketOwner
+from ._ownership import DONTWAIT, SocketOwner
 
-_RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
+_RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
+_INF: Final = math.inf
 _ANCILLARY_FAMILIES: Final = frozenset({socket.AF_UNIX, socket.AF_INET, socket.AF_INET6})
 
 
@@ -45,8 +48,8 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
     UDP over IPv4 or IPv6, and ``AF_UNIX`` datagram sockets. :meth:`send`
     needs a connected socket; :meth:`recv` reads whatever packet comes
     next (from the connected peer only, once connected). The transport
-    switches the socket to non-blocking mode and owns it: :meth:`close`
-    closes it, and an open transport that is garbage-collected emits
+    owns the socket (see :class:`SocketStreamTransport` for its blocking
+    mode): :meth:`close` closes it, and an open transport that is garbage-collected emits
     :exc:`ResourceWarning` and closes it.
 
     Ancillary data goes with ``recv_with_ancillary`` / ``send_with_ancillary``
@@ -105,17 +108,22 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
         """
         if not timeout >= 0:
             validate_timeout(timeout)
+        if timeout == _INF and self._block_in_call:
+            try:
+                return self._sock.recv(self._max_datagram_size)  # the wait is in the kernel
+            except BlockingIOError:  # retry_interval passed
+                return self._retry(self.recv_noblock, timeout)[0]
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout:
             self._read_waits_first = waits_first - 1
             deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
-                return self._sock.recv(self._max_datagram_size)
+                return self._sock.recv(self._max_datagram_size, DONTWAIT)
             except BlockingIOError:
                 pass
             return self._retry(self.recv_noblock, time_left(deadline))[0]
         try:
-            result = self._sock.recv(self._max_datagram_size)
+            result = self._sock.recv(self._max_datagram_size, DONTWAIT)
         except BlockingIOError:
             self._read_would_block()
             return self._after_would_block(self._sock.fileno(), self.recv_noblock, False, timeout)[0]
@@ -137,7 +145,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
         """
         sock = self._sock
         try:
-            return sock.recv(self._max_datagram_size)
+            return sock.recv(self._max_datagram_size, DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnRead(sock.fileno()) from None
 
@@ -200,7 +208,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
         if not timeout >= 0:
             validate_timeout(timeout)
         try:
-            self._sock.send(data)
+            self._sock.send(data, DONTWAIT)
             return
         except BlockingIOError:
             pass
@@ -217,7 +225,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
         """
         sock = self._sock
         try:
-            sock.send(data)
+            sock.send(data, DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
 
@@ -237,7 +245,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
         self._check_ancillary()
         sock = self._sock
         try:
-            sent = sock.sendmsg([data], ancillary_data)
+            sent = sock.sendmsg([data], ancillary_data, DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
         if sent != memoryview(data).nbytes:  # pragma: no cover - datagrams go whole or not at all

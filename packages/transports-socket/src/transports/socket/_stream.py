@@ -13,6 +13,12 @@ socket is ready, which is the common case on a busy connection:
   non-blocking callback and go through the selector machinery
   (:meth:`SocketOwner._after_would_block`, which waits first, since the
   socket just said it is not ready, and then hands over to ``_retry``).
+- With an infinite timeout (and no ``selector_factory``), ``recv``,
+  ``recv_into``, ``send_all`` and ``send_all_from_iterable`` make the
+  blocking system call a plain socket program makes: the wait happens in
+  the kernel, at most ``retry_interval`` at a time (see
+  :mod:`._ownership`, "Non-blocking calls on a blocking descriptor").
+  Every other call passes ``MSG_DONTWAIT``.
 - ``recv`` returns what ``socket.recv`` returns: no intermediate
   ``bytearray``, no copy.
 - The closed check is the socket's own: a closed socket's methods raise
@@ -32,6 +38,7 @@ from __future__ import annotations
 __all__ = ["SocketStreamTransport"]
 
 import errno
+import math
 import os
 import selectors
 import socket
@@ -49,9 +56,10 @@ from transports.selector import SelectorStreamTransport, WouldBlockOnRead, Would
 from transports.selector._stream import IOV_MAX
 
 from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
-from ._ownership import SocketOwner, closed_error
+from ._ownership import DONTWAIT, SocketOwner, closed_error
 
-_RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
+_RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
+_INF: Final = math.inf
 # os.sendfile sends at most this much per call on Linux anyway (0x7ffff000).
 _SENDFILE_CHUNK: Final[int] = 1 << 30
 # Errors of a first os.sendfile() meaning "not for this pair of files": fall back.
@@ -67,8 +75,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
     """A stream transport over a connected ``SOCK_STREAM`` socket.
 
     TCP over IPv4 or IPv6, and ``AF_UNIX`` stream sockets. The transport
-    switches the socket to non-blocking mode and owns it: :meth:`close`
-    shuts it down and closes it, and an open transport that is
+    owns the socket: :meth:`close` shuts it down and closes it, and an open transport that is
     garbage-collected emits :exc:`ResourceWarning` and closes it. Use the
     :class:`SocketAttribute` typed attributes (and the narrower
     :class:`INETSocketAttribute` / :class:`UNIXSocketAttribute`) for the
@@ -77,6 +84,12 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
     On ``AF_UNIX`` sockets, ancillary data (file descriptors, credentials)
     goes with ``recv_with_ancillary`` / ``send_all_with_ancillary``; on TCP
     those raise :exc:`~transports.abc.UnsupportedOperation`.
+
+    On Linux the descriptor stays in blocking mode and every call that must
+    not block passes ``MSG_DONTWAIT``, so that a wait without a deadline is
+    one blocking system call; ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` are set
+    to ``retry_interval``. Elsewhere the socket is switched to non-blocking
+    mode.
 
     Parameters:
         sock: a connected ``SOCK_STREAM`` socket.
@@ -123,17 +136,25 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         """
         if not timeout >= 0:
             validate_timeout(timeout)
+        if timeout == _INF and self._block_in_call:
+            try:
+                data = self._sock.recv(bufsize)  # the wait is in the kernel
+            except BlockingIOError:  # retry_interval passed (or a send_file() runs)
+                return self._retry(partial(self.recv_noblock, bufsize), timeout)[0]
+            if not data and self._sock.fileno() < 0:  # woken by a close() from another thread
+                raise closed_error()
+            return data
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout and bufsize > 0:
             self._read_waits_first = waits_first - 1
             deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
-                return self._sock.recv(bufsize)
+                return self._sock.recv(bufsize, DONTWAIT)
             except BlockingIOError:
                 pass
             return self._retry(partial(self.recv_noblock, bufsize), time_left(deadline))[0]
         try:
-            result = self._sock.recv(bufsize)
+            result = self._sock.recv(bufsize, DONTWAIT)
         except BlockingIOError:
             self._read_would_block()
             return self._after_would_block(self._sock.fileno(), partial(self.recv_noblock, bufsize), False, timeout)[0]
@@ -155,7 +176,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         """
         sock = self._sock
         try:
-            return sock.recv(bufsize)
+            return sock.recv(bufsize, DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnRead(sock.fileno()) from None
 
@@ -173,18 +194,27 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         """
         if not timeout >= 0:
             validate_timeout(timeout)
+        if timeout == _INF and self._block_in_call:
+            # (An empty buffer does not block: the kernel returns 0 at once.)
+            try:
+                nbytes = self._sock.recv_into(buffer)  # the wait is in the kernel
+            except BlockingIOError:  # retry_interval passed (or a send_file() runs)
+                return self._retry(partial(self.recv_noblock_into, buffer), timeout)[0]
+            if not nbytes and self._sock.fileno() < 0:  # woken by a close() from another thread
+                raise closed_error()
+            return nbytes
         waits_first = self._read_waits_first
         # (An empty buffer never waits: it reads nothing, at once.)
         if waits_first > 0 and timeout and memoryview(buffer).nbytes:
             self._read_waits_first = waits_first - 1
             deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
-                return self._sock.recv_into(buffer)
+                return self._sock.recv_into(buffer, 0, DONTWAIT)
             except BlockingIOError:
                 pass
             return self._retry(partial(self.recv_noblock_into, buffer), time_left(deadline))[0]
         try:
-            result = self._sock.recv_into(buffer)
+            result = self._sock.recv_into(buffer, 0, DONTWAIT)
         except BlockingIOError:
             self._read_would_block()
             return self._after_would_block(
@@ -207,7 +237,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         """
         sock = self._sock
         try:
-            return sock.recv_into(buffer)
+            return sock.recv_into(buffer, 0, DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnRead(sock.fileno()) from None
 
@@ -321,7 +351,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         if not timeout >= 0:
             validate_timeout(timeout)
         try:
-            return self._sock.send(data)
+            return self._sock.send(data, DONTWAIT)
         except BlockingIOError:
             pass
         return self._after_would_block(self._sock.fileno(), partial(self.send_noblock, data), True, timeout)[0]
@@ -340,7 +370,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         """
         sock = self._sock
         try:
-            return sock.send(data)
+            return sock.send(data, DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
 
@@ -361,12 +391,20 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         """
         if not timeout >= 0:
             validate_timeout(timeout)
+        sock = self._sock
         try:
-            sent = self._sock.send(data)
+            # With no deadline, as sendall() does: the kernel takes it all,
+            # waiting for room (at most retry_interval per stall; the rest
+            # then goes below).
+            sent = sock.send(data, 0 if timeout == _INF and self._block_in_call else DONTWAIT)
         except BlockingIOError:
             sent = 0
         except BufferError as exc:
             raise TypeError(f"send_all() needs a C-contiguous buffer: {exc}") from None
+        except OSError:
+            if sock.fileno() < 0:  # woken by a close() from another thread
+                raise closed_error() from None
+            raise
         if type(data) in BYTE_TYPES:
             if sent == len(data):  # type: ignore[arg-type]
                 return
@@ -377,7 +415,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                 view = view.cast("B")
             if sent == len(view):
                 return
-        self._send_all_rest(self._sock.fileno(), view[sent:], timeout)
+        self._send_all_rest(sock.fileno(), view[sent:], timeout)
 
     def send_all_from_iterable(self, iterable_of_data: Iterable[Buffer], timeout: float) -> None:
         """Send every chunk in order with scatter/gather ``sendmsg``.
@@ -398,10 +436,16 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         buffers = iterable_of_data if type(iterable_of_data) is list else list(iterable_of_data)
         if len(buffers) <= IOV_MAX:
             # First try inline: most gathers fit the send buffer in one call.
+            sock = self._sock
             try:
-                sent = self._sock.sendmsg(buffers)
+                # As in send_all(): with no deadline the kernel does the waiting.
+                sent = sock.sendmsg(buffers, (), 0 if timeout == _INF and self._block_in_call else DONTWAIT)
             except BlockingIOError:
                 sent = 0
+            except OSError:
+                if sock.fileno() < 0:  # woken by a close() from another thread
+                    raise closed_error() from None
+                raise
             if sent == sum(map(len, byte_buffers(buffers))):
                 return
             self._send_all_vectored(self._sendmsg_noblock, buffers, timeout, sent=sent)
@@ -411,7 +455,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
     def _sendmsg_noblock(self, buffers: Sequence[Buffer]) -> int:
         sock = self._sock
         try:
-            return sock.sendmsg(buffers)
+            return sock.sendmsg(buffers, (), DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
 
@@ -438,7 +482,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             raise ValueError("Ancillary data needs at least one byte of data to go with it on a stream")
         sock = self._sock
         try:
-            sent = sock.sendmsg(buffers, ancillary)
+            sent = sock.sendmsg(buffers, ancillary, DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
         if sent != total:
@@ -515,6 +559,13 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         # anything was sent), so that the caller falls back to copying.
         if count is None:
             count = max(os.fstat(in_fd).st_size - offset, 0)
+        sock = self._sock
+        # os.sendfile() takes no MSG_DONTWAIT: a blocking descriptor is made
+        # non-blocking for the transfer. A blocking call of another thread
+        # meanwhile gets EAGAIN and waits with poll instead.
+        descriptor_blocks = sock.gettimeout() is None
+        if descriptor_blocks:
+            sock.setblocking(False)
         sent = 0
         try:
             while sent < count:
@@ -531,6 +582,8 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                 return None
             raise
         finally:
+            if descriptor_blocks and sock.fileno() >= 0:
+                sock.settimeout(None)
             # os.sendfile() leaves the file position alone; move it past what went.
             file.seek(offset + sent)
         return sent

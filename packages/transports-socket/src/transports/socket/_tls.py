@@ -251,6 +251,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         "__unfinished",
     )
 
+    # OpenSSL reads and writes the descriptor itself, without MSG_DONTWAIT.
+    _BLOCKING_DESCRIPTOR_OK = False
+
     __sslsock: ssl.SSLSocket
     __unfinished: Buffer | None
     __peer_closed: bool

@@ -1,0 +1,244 @@
+"""The socket transports' descriptor mode: blocking, with MSG_DONTWAIT on every try.
+
+On Linux the plain socket transports leave the descriptor in blocking mode,
+so that an operation with an infinite timeout waits inside its system call
+(one ``recv`` rather than ``poll`` plus ``recv``), bounded by ``SO_RCVTIMEO`` /
+``SO_SNDTIMEO`` = ``retry_interval``. These tests pin the three things that
+could go wrong with that: a call that must not block blocking, an infinite
+wait that never comes back to notice a close, and a wait that gives up
+early. Calls that could hang run in a thread with a bounded ``result()``.
+"""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import selectors
+import socket
+import struct
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from transports.selector import WouldBlockOnRead, WouldBlockOnWrite
+from transports.socket import SocketDatagramTransport, SocketStreamTransport, ancillary_space_for_fds
+
+SocketPair = tuple[socket.socket, socket.socket]
+PairFactory = Callable[[str], SocketPair]
+Spawn = Callable[..., Future[Any]]
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the descriptor stays blocking on Linux only")
+
+# Long enough that a call blocking by mistake is told apart from one that
+# returns at once; short enough to keep the tests quick.
+PROMPT = 2.0
+
+
+def call_timeouts(sock: socket.socket) -> tuple[float, float]:
+    def seconds(option: int) -> float:
+        whole: int
+        micro: int
+        whole, micro = struct.unpack("@ll", sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("@ll")))
+        return whole + micro / 1e6
+
+    return seconds(socket.SO_RCVTIMEO), seconds(socket.SO_SNDTIMEO)
+
+
+def fill_send_buffer(transport: SocketStreamTransport) -> None:
+    for _ in range(10_000):  # bounded: 640 MiB at most
+        try:
+            transport.send(b"x" * 65536, 0)
+        except TimeoutError:
+            return
+    raise AssertionError("the send buffer never filled up")
+
+
+def send_later(sock: socket.socket, data: bytes, delay: float) -> None:
+    time.sleep(delay)
+    sock.sendall(data)
+
+
+def test_descriptor_is_blocking_with_retry_interval_as_call_timeouts(stream_pair: PairFactory) -> None:
+    ours, _peer = stream_pair("tcp4")
+    with SocketStreamTransport(ours, 0.25):
+        assert os.get_blocking(ours.fileno())
+        assert call_timeouts(ours) == pytest.approx((0.25, 0.25), abs=0.01)
+
+
+def test_infinite_retry_interval_leaves_calls_unbounded(datagram_pair: PairFactory) -> None:
+    ours, _peer = datagram_pair("udp4")
+    with SocketDatagramTransport(ours, math.inf):
+        assert os.get_blocking(ours.fileno())
+        assert call_timeouts(ours) == (0.0, 0.0)
+
+
+def test_tiny_retry_interval_is_not_read_as_no_timeout(stream_pair: PairFactory) -> None:
+    ours, _peer = stream_pair("unix")
+    with SocketStreamTransport(ours, 1e-9):
+        rcv, snd = call_timeouts(ours)
+        assert 0 < rcv < 0.1  # the kernel rounds up to a clock tick
+        assert 0 < snd < 0.1
+
+
+@pytest.mark.parametrize("retry_interval", [0.05, math.inf])
+def test_non_blocking_stream_calls_never_block(stream_pair: PairFactory, spawn: Spawn, retry_interval: float) -> None:
+    ours, _peer = stream_pair("unix")
+    with SocketStreamTransport(ours, retry_interval) as transport:
+
+        def reads() -> list[type[BaseException]]:
+            raised: list[type[BaseException]] = []
+            for call in (
+                lambda: transport.recv_noblock(10),
+                lambda: transport.recv_noblock_into(bytearray(10)),
+                lambda: transport.recv_noblock_with_ancillary(10, ancillary_space_for_fds(1)),
+                lambda: transport.recv_noblock_with_ancillary_into(bytearray(10), ancillary_space_for_fds(1)),
+                lambda: transport.recv(10, 0),
+                lambda: transport.recv_into(bytearray(10), 0),
+            ):
+                with pytest.raises((WouldBlockOnRead, TimeoutError)) as caught:
+                    call()
+                raised.append(caught.type)
+            return raised
+
+        assert spawn(reads).result(PROMPT) == [WouldBlockOnRead] * 4 + [TimeoutError] * 2
+
+        def writes() -> None:
+            fill_send_buffer(transport)
+            with pytest.raises(WouldBlockOnWrite):
+                transport.send_noblock(b"y")
+            with pytest.raises(TimeoutError):
+                transport.send_all(b"y" * 65536, 0)
+            with pytest.raises(TimeoutError):
+                transport.send_all_from_iterable([b"y" * 65536] * 4, 0)
+
+        spawn(writes).result(PROMPT)
+
+
+def test_non_blocking_datagram_calls_never_block(datagram_pair: PairFactory, spawn: Spawn) -> None:
+    ours, _peer = datagram_pair("udp4")
+    with SocketDatagramTransport(ours, math.inf) as transport:
+
+        def reads() -> None:
+            with pytest.raises(WouldBlockOnRead):
+                transport.recv_noblock()
+            with pytest.raises(WouldBlockOnRead):
+                transport.recv_noblock_with_ancillary(64)
+            with pytest.raises(TimeoutError):
+                transport.recv(0)
+
+        spawn(reads).result(PROMPT)
+
+
+def test_infinite_stream_recv_outlasts_the_call_timeout(stream_pair: PairFactory, spawn: Spawn) -> None:
+    ours, peer = stream_pair("tcp4")
+    with SocketStreamTransport(ours, 0.05) as transport:
+        # SO_RCVTIMEO expires several times before the data comes.
+        sender = spawn(send_later, peer, b"late", 0.4)
+        assert transport.recv(10, math.inf) == b"late"
+        sender = spawn(send_later, peer, b"later", 0.4)
+        buffer = bytearray(10)
+        assert transport.recv_into(buffer, math.inf) == 5
+        assert buffer[:5] == b"later"
+        sender.result(PROMPT)
+
+
+def test_infinite_datagram_recv_outlasts_the_call_timeout(datagram_pair: PairFactory, spawn: Spawn) -> None:
+    ours, peer = datagram_pair("udp4")
+    with SocketDatagramTransport(ours, 0.05) as transport:
+        sender = spawn(send_later, peer, b"late", 0.4)
+        assert transport.recv(math.inf) == b"late"
+        sender.result(PROMPT)
+
+
+def test_infinite_send_all_to_a_slow_reader_sends_everything(stream_pair: PairFactory, spawn: Spawn) -> None:
+    ours, peer = stream_pair("unix")
+    payload = os.urandom(8 << 20)
+
+    def read_slowly() -> tuple[int, int]:
+        received = crc = 0
+        while received < 2 * len(payload):
+            time.sleep(0.002)  # stalls longer than SO_SNDTIMEO now and then
+            chunk = peer.recv(256 * 1024)
+            if not chunk:
+                break
+            received += len(chunk)
+            crc = zlib.crc32(chunk, crc)
+        return received, crc
+
+    with SocketStreamTransport(ours, 0.01) as transport:
+        reader = spawn(read_slowly)
+        transport.send_all(payload, math.inf)
+        transport.send_all_from_iterable([payload[: 1 << 20], payload[1 << 20 :]], math.inf)
+        assert reader.result(30.0) == (2 * len(payload), zlib.crc32(payload, zlib.crc32(payload)))
+
+
+@pytest.mark.parametrize("gather", [False, True])
+def test_closing_from_another_thread_ends_a_blocked_send_all(
+    stream_pair: PairFactory, spawn: Spawn, gather: bool
+) -> None:
+    ours, _peer = stream_pair("tcp4")
+    transport = SocketStreamTransport(ours, 5.0)  # longer than the test: the shutdown must wake the call
+    payload = b"x" * (64 << 20)
+    if gather:
+        blocked = spawn(transport.send_all_from_iterable, [payload[: 32 << 20], payload[32 << 20 :]], math.inf)
+    else:
+        blocked = spawn(transport.send_all, payload, math.inf)
+    time.sleep(0.2)
+    assert not blocked.done()
+    start = time.monotonic()
+    transport.close()
+    with pytest.raises(OSError) as caught:
+        blocked.result(PROMPT)
+    assert caught.value.errno == errno.EBADF
+    assert time.monotonic() - start < 1.0
+
+
+def test_send_file_meanwhile_an_infinite_recv(stream_pair: PairFactory, spawn: Spawn, tmp_path: Path) -> None:
+    ours, peer = stream_pair("tcp4")
+    content = os.urandom(4 << 20)
+    path = tmp_path / "file.bin"
+    path.write_bytes(content)
+
+    def peer_reads_then_answers() -> int:
+        received = crc = 0
+        while received < len(content):
+            chunk = peer.recv(1 << 20)
+            assert chunk
+            received += len(chunk)
+            crc = zlib.crc32(chunk, crc)
+        peer.sendall(b"got it")
+        return crc
+
+    with SocketStreamTransport(ours, 0.05) as transport:
+        receiver = spawn(transport.recv, 100, math.inf)  # blocked in its system call meanwhile
+        time.sleep(0.1)
+        answer = spawn(peer_reads_then_answers)
+        with path.open("rb") as file:
+            assert transport.send_file(file, 10.0) == len(content)
+        assert answer.result(10.0) == zlib.crc32(content)
+        assert receiver.result(PROMPT) == b"got it"
+        # The transfer made the descriptor non-blocking for a while only.
+        assert os.get_blocking(ours.fileno())
+        assert ours.gettimeout() is None
+
+
+def test_selector_factory_makes_infinite_waits_too(stream_pair: PairFactory, spawn: Spawn) -> None:
+    ours, peer = stream_pair("unix")
+    made: list[int] = []
+
+    def factory() -> selectors.BaseSelector:
+        made.append(1)
+        return selectors.DefaultSelector()
+
+    with SocketStreamTransport(ours, 0.05, selector_factory=factory) as transport:
+        sender = spawn(send_later, peer, b"data", 0.2)
+        assert transport.recv(10, math.inf) == b"data"
+        assert len(made) >= 2  # polled every retry_interval, never blocked in recv()
+        sender.result(PROMPT)
