@@ -108,8 +108,6 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
 
     __slots__ = ("_unix",)
 
-    _SHUTDOWN_ON_CLOSE = True
-
     def __init__(
         self,
         sock: socket.socket,
