@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BYTE_TYPES", "byte_buffers", "byte_view"]
+__all__ = ["BYTE_TYPES", "all_sent", "byte_buffers", "byte_view"]
 
 from typing import Final
 
@@ -12,6 +12,17 @@ from typing_extensions import Buffer
 #: with ``type(data) in BYTE_TYPES`` (exact types: a subclass may redefine len).
 BYTE_TYPES: Final = (bytes, bytearray)
 _BYTE_TYPE_SET: Final = frozenset(BYTE_TYPES)
+
+# bytes.__sizeof__(x) is x's header plus its length, read from the object
+# itself (a subclass's __len__ cannot change it), and a TypeError for any
+# other type: summing it over a list of bytes counts their bytes in one
+# C-speed pass, about as fast as sum(map(len, ...)) and with the type check
+# included. Checked here, once, on the running interpreter.
+_bytes_size: Final = bytes.__sizeof__
+_BYTES_HEADER: Final[int] = _bytes_size(b"")
+_BYTES_SIZE_IS_HEADER_PLUS_LENGTH: Final[bool] = all(
+    _bytes_size(b"x" * n) - _BYTES_HEADER == n for n in (1, 100, 65536)
+)
 
 
 def byte_view(data: Buffer) -> memoryview:
@@ -45,3 +56,24 @@ def byte_buffers(buffers: list[Buffer]) -> list[bytes | bytearray | memoryview]:
     if _BYTE_TYPE_SET.issuperset(map(type, buffers)):
         return buffers  # type: ignore[return-value]  # checked just above
     return list(map(byte_view, buffers))
+
+
+def all_sent(buffers: list[Buffer], sent: int) -> bool:
+    """Whether ``sent`` bytes are all the bytes of ``buffers``.
+
+    For the check after a gather write. When every chunk is ``bytes`` and
+    all were sent, one C-speed pass over the list answers (see
+    ``_bytes_size`` above): a subclass with a bigger header can only make
+    the sum larger, so an equal sum proves that everything went. Otherwise
+    the chunks are counted exactly through :func:`byte_buffers`.
+
+    Raises:
+        TypeError: a chunk is not a C-contiguous buffer.
+    """
+    if _BYTES_SIZE_IS_HEADER_PLUS_LENGTH:
+        try:
+            if sum(map(_bytes_size, buffers)) - _BYTES_HEADER * len(buffers) == sent:
+                return True
+        except TypeError:  # a chunk that is not bytes
+            pass
+    return sum(map(len, byte_buffers(buffers))) == sent

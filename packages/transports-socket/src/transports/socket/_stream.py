@@ -50,7 +50,7 @@ from typing import IO, Any, Final, final
 from typing_extensions import Buffer
 
 from transports.abc import UnsupportedOperation, deadline_after, time_left, validate_timeout
-from transports.abc._buffers import BYTE_TYPES, byte_buffers
+from transports.abc._buffers import BYTE_TYPES, all_sent
 from transports.abc._validation import check_ancillary_bufsize, check_bufsize
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 from transports.selector._stream import IOV_MAX
@@ -436,15 +436,17 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             # First try inline: most gathers fit the send buffer in one call.
             sock = self._sock
             try:
-                # As in send_all(): with no deadline the kernel does the waiting.
-                sent = sock.sendmsg(buffers, (), 0 if timeout == _INF and self._block_in_call else DONTWAIT)
+                if timeout == _INF and self._block_in_call:
+                    sent = sock.sendmsg(buffers)  # as in send_all(): the kernel does the waiting
+                else:
+                    sent = sock.sendmsg(buffers, (), DONTWAIT)
             except BlockingIOError:
                 sent = 0
             except OSError:
                 if sock.fileno() < 0:  # woken by a close() from another thread
                     raise closed_error() from None
                 raise
-            if sent == sum(map(len, byte_buffers(buffers))):
+            if all_sent(buffers, sent):
                 return
             self._send_all_vectored(self._sendmsg_noblock, buffers, timeout, sent=sent)
             return
