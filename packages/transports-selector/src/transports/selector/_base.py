@@ -104,6 +104,7 @@ class SelectorBaseTransport(BaseTransport):
         "_read_wait_run",
         "_read_waits_first",
         "_retry_interval",
+        "_retry_milliseconds",
         "_selector_factory",
         "_write_fd",
         "_write_poller",
@@ -121,6 +122,8 @@ class SelectorBaseTransport(BaseTransport):
         if selector_factory is None and not _HAS_POLL:
             selector_factory = selectors.DefaultSelector
         self._retry_interval: float = float(retry_interval)
+        # What poll() takes for a wait of retry_interval (rounded up, as in _wait()).
+        self._retry_milliseconds = math.ceil(retry_interval * 1000.0) if retry_interval <= _MAX_WAIT else -1
         self._selector_factory = selector_factory
         self._read_poller: select.poll | None = None
         self._read_fd = -1
@@ -229,10 +232,23 @@ class SelectorBaseTransport(BaseTransport):
         """
         retry_interval = self._retry_interval
         if timeout == math.inf:
-            self._wait(fileno, False, retry_interval)
-            return math.inf
-        deadline = monotonic() + timeout
-        self._wait(fileno, False, timeout if timeout < retry_interval else retry_interval)
+            deadline, wait = math.inf, retry_interval
+        else:
+            deadline = monotonic() + timeout
+            wait = timeout if timeout < retry_interval else retry_interval
+        # The usual case inline, for request/response exchanges: the reused
+        # poll object is set up for this descriptor. Anything else: _wait().
+        poller = self._read_poller
+        if poller is None or fileno != self._read_fd or self._selector_factory is not None or wait > _MAX_WAIT:
+            self._wait(fileno, False, wait)
+            return deadline
+        try:
+            events = poller.poll(self._retry_milliseconds if wait == retry_interval else math.ceil(wait * 1000.0))
+        except RuntimeError:  # another thread polls with it: _wait() makes one of its own
+            self._wait(fileno, False, wait)
+            return deadline
+        if events and events[0][1] & _POLLNVAL:
+            raise closed_error()
         return deadline
 
     def _wait(self, fileno: int, want_write: bool, timeout: float) -> None:
