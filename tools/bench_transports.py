@@ -1,6 +1,6 @@
 """Benchmark: our transports against plain stdlib code and easynetwork 1.2.
 
-    python tools/bench_transports.py                 # every row, 9 repetitions
+    python tools/bench_transports.py                 # every row, 21 repetitions
     python tools/bench_transports.py --repeat 5 --rows tcp-pingpong,udp-pingpong
     tox -e bench                                     # the same, in its own environment
 
@@ -19,7 +19,8 @@ so that they share whatever mode the machine is in; the machine flips
 between a fast and a slow scheduling mode that moves absolute figures by
 about 3x, while ratios of runs made back to back hold. The report gives,
 per row and timeout kind, the median of the paired ratios of wall time and
-of client CPU time (user + system of the client process) per operation.
+of client CPU time (user + system of the client process) per operation,
+with their quartiles, which show how far one repetition's ratio moves.
 
 Output: a markdown table on stdout (also written to ``--out/latest.md``),
 a JSON file (``--out/latest.json``) and a PNG chart (``--chart``). Budget
@@ -422,8 +423,8 @@ def build_rows(tls: TLSSetup, have_easynetwork: bool) -> list[Row]:
         Row("unix-pingpong", "round trip of 64 B", 2000, "pingpong", ("unix", "echo", False)),
         Row("udp-pingpong", "round trip of 64 B", 2000, "pingpong", ("udp", "echo", False)),
         Row("tls-pingpong", "round trip of 64 B", 1000, "tls-pingpong", ("tcp", "echo", True)),
-        Row("tcp-bulk", "64 KiB sent", 512, "bulk", ("tcp", "sink", False)),
-        Row("tls-bulk", "64 KiB sent", 256, "tls-bulk", ("tcp", "sink", True)),
+        Row("tcp-bulk", "64 KiB sent", 2048, "bulk", ("tcp", "sink", False)),
+        Row("tls-bulk", "64 KiB sent", 1024, "tls-bulk", ("tcp", "sink", True)),
         Row("gather", "256 x 100 B sent", 500, "gather", ("tcp", "sink", False)),
         Row("pipe-pingpong", "round trip of 64 B", 2000, "pipe", None),
         Row("stapled-pipe-pingpong", "round trip of 64 B", 2000, "pipe", None),
@@ -479,13 +480,24 @@ def measure(runner: Runner, ops: int) -> Sample:
     return Sample((wall1 - wall0) / ops, (cpu1 - cpu0) / ops)
 
 
-def paired_ratio(samples: dict[str, list[Sample]], top: str, bottom: str, attr: str) -> float | None:
+def paired_ratios(samples: dict[str, list[Sample]], top: str, bottom: str, attr: str) -> list[float] | None:
     if top not in samples or bottom not in samples:
         return None
-    ratios: list[float] = [
-        getattr(a, attr) / getattr(b, attr) for a, b in zip(samples[top], samples[bottom], strict=True)
-    ]
-    return statistics.median(ratios)
+    return [getattr(a, attr) / getattr(b, attr) for a, b in zip(samples[top], samples[bottom], strict=True)]
+
+
+def paired_ratio(samples: dict[str, list[Sample]], top: str, bottom: str, attr: str) -> float | None:
+    ratios = paired_ratios(samples, top, bottom, attr)
+    return None if ratios is None else statistics.median(ratios)
+
+
+def quartiles(samples: dict[str, list[Sample]], top: str, bottom: str, attr: str) -> tuple[float, float] | None:
+    """The first and third quartiles of the paired ratios: how much one repetition's ratio moves."""
+    ratios = paired_ratios(samples, top, bottom, attr)
+    if ratios is None or len(ratios) < 4:
+        return None
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return q1, q3
 
 
 def run_row(row: Row, timeout: float, repeat: int, tls: TLSSetup, scale: float) -> dict[str, list[Sample]]:
@@ -544,8 +556,10 @@ def budget_checks(results: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
 # ------------------------------------------------------------------ output
 
 
-def fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}x"
+def fmt(value: float | None, spread: tuple[float, float] | None = None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}x" if spread is None else f"{value:.2f}x [{spread[0]:.2f}-{spread[1]:.2f}]"
 
 
 def markdown(results: list[dict[str, Any]], checks: list[tuple[str, bool, str]], meta: dict[str, Any]) -> str:
@@ -553,12 +567,13 @@ def markdown(results: list[dict[str, Any]], checks: list[tuple[str, bool, str]],
         f"Benchmark of {meta['date']} on {meta['machine']}, Python {meta['python']}, "
         f"{meta['repeat']} interleaved repetitions; ratios are medians of paired runs.",
         "",
-        "| row | operation | timeout | wall ours/plain | CPU ours/plain | CPU easynetwork/plain "
-        "| CPU easynetwork/ours | ours CPU per op |",
+        "| row | operation | timeout | wall ours/plain [quartiles] | CPU ours/plain [quartiles] "
+        "| CPU easynetwork/plain | CPU easynetwork/ours | ours CPU per op |",
         "|---|---|---|---|---|---|---|---|",
     ]
     lines.extend(
-        f"| {r['row']} | {r['unit']} | {r['timeout']} | {fmt(r['wall_ours_plain'])} | {fmt(r['cpu_ours_plain'])} "
+        f"| {r['row']} | {r['unit']} | {r['timeout']} | {fmt(r['wall_ours_plain'], r['wall_quartiles'])} "
+        f"| {fmt(r['cpu_ours_plain'], r['cpu_quartiles'])} "
         f"| {fmt(r['cpu_easynetwork_plain'])} | {fmt(r['cpu_easynetwork_ours'])} | {r['ours_cpu_us']:.1f} us |"
         for r in results
     )
@@ -612,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--cert", help=argparse.SUPPRESS)
-    parser.add_argument("--repeat", type=int, default=9, help="interleaved repetitions per row (default 9)")
+    parser.add_argument("--repeat", type=int, default=21, help="interleaved repetitions per row (default 21)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the operations per run")
     parser.add_argument("--rows", help="comma-separated row names (default: all)")
     parser.add_argument("--timeouts", default="finite,inf", help="finite, inf or both (default)")
@@ -649,6 +664,8 @@ def main(argv: list[str] | None = None) -> int:
                     "timeout": label,
                     "wall_ours_plain": paired_ratio(samples, "ours", "plain", "wall"),
                     "cpu_ours_plain": paired_ratio(samples, "ours", "plain", "cpu"),
+                    "wall_quartiles": quartiles(samples, "ours", "plain", "wall"),
+                    "cpu_quartiles": quartiles(samples, "ours", "plain", "cpu"),
                     "cpu_easynetwork_plain": paired_ratio(samples, "easynetwork", "plain", "cpu"),
                     "cpu_easynetwork_ours": paired_ratio(samples, "easynetwork", "ours", "cpu"),
                     "wall_easynetwork_ours": paired_ratio(samples, "easynetwork", "ours", "wall"),

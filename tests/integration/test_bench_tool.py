@@ -1,0 +1,51 @@
+"""tools/bench_transports.py runs end to end (tiny sizes: this checks the tool, not speed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = ["tcp-pingpong", "udp-pingpong", "tcp-bulk", "gather", "tls-pingpong", "pipe-pingpong"]
+
+
+@pytest.mark.timeout(180)
+def test_bench_writes_table_and_json(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "bench_transports.py"),
+            "--repeat",
+            "4",
+            "--scale",
+            "0.02",
+            "--rows",
+            ",".join(ROWS),
+            "--out",
+            str(tmp_path),
+            "--chart",
+            str(tmp_path / "chart.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "latest.json").read_text())
+    seen = {(r["row"], r["timeout"]) for r in report["results"]}
+    assert seen == {(row, timeout) for row in ROWS for timeout in ("finite", "inf")}
+    for r in report["results"]:
+        assert r["cpu_ours_plain"] > 0
+        assert r["wall_ours_plain"] > 0
+        q1, q3 = r["cpu_quartiles"]
+        assert q1 <= r["cpu_ours_plain"] <= q3
+        assert len(r["samples"]["ours"]) == len(r["samples"]["plain"]) == 4
+    table = (tmp_path / "latest.md").read_text()
+    assert table in result.stdout
+    assert "| tcp-pingpong | round trip of 64 B | inf |" in table
+    assert "Budget:" in table
