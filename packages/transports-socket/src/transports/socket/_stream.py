@@ -23,15 +23,9 @@ socket is ready, which is the common case on a busy connection:
   ``bytearray``, no copy.
 - The closed check is the socket's own: a closed socket's methods raise
   ``OSError(EBADF)``, so there is no check to pay for on the way.
-- ``send_all_from_iterable`` makes scatter/gather writes, at most
-  ``IOV_MAX`` buffers per call, never joining or copying the chunks
+- ``send_all_from_iterable`` sends with ``sendmsg`` (scatter/gather), at
+  most ``IOV_MAX`` buffers per call, never joining or copying the chunks
   (:meth:`~transports.selector.SelectorStreamWriteTransport._send_all_vectored`).
-  A write is ``writev`` (blocking, for an infinite timeout) or
-  ``pwritev`` with ``RWF_NOWAIT`` (the ``MSG_DONTWAIT`` of ``writev``)
-  rather than ``sendmsg``: on a socket they do the same, and for many
-  small buffers they cost about 15% less CPU (256 x 100 B on TCP: 23.4 us
-  against 27.4 us per call). Kernels whose sockets refuse ``RWF_NOWAIT``
-  get ``sendmsg`` with ``MSG_DONTWAIT``.
 - ``send_file`` uses ``os.sendfile``: the file's bytes go from the page
   cache to the socket without passing through Python.
 
@@ -73,11 +67,6 @@ _SENDFILE_UNSUPPORTED: Final = frozenset(
     {errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EAFNOSUPPORT}
 )
 _FALLBACK_CHUNK: Final[int] = 256 * 1024
-_RWF_NOWAIT: Final[int] = getattr(os, "RWF_NOWAIT", 0)
-# Whether pwritev(RWF_NOWAIT) is the non-blocking gather write (see the module
-# docstring); turned off for good the first time the kernel refuses it.
-_pwritev_nowait: bool = _RWF_NOWAIT != 0 and DONTWAIT != 0
-_PWRITEV_REFUSED: Final = frozenset({errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
 _SEND_EOF_IGNORED: Final = frozenset({errno.ENOTCONN, errno.EBADF})
 
 
@@ -448,9 +437,9 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             sock = self._sock
             try:
                 if timeout == _INF and self._block_in_call:
-                    sent = os.writev(sock.fileno(), buffers)  # as in send_all(): the kernel does the waiting
+                    sent = sock.sendmsg(buffers)  # as in send_all(): the kernel does the waiting
                 else:
-                    sent = _write_vector_noblock(sock, buffers)
+                    sent = sock.sendmsg(buffers, (), DONTWAIT)
             except BlockingIOError:
                 sent = 0
             except OSError:
@@ -459,14 +448,14 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                 raise
             if all_sent(buffers, sent):
                 return
-            self._send_all_vectored(self._write_vector_noblock, buffers, timeout, sent=sent)
+            self._send_all_vectored(self._sendmsg_noblock, buffers, timeout, sent=sent)
             return
-        self._send_all_vectored(self._write_vector_noblock, buffers, timeout)
+        self._send_all_vectored(self._sendmsg_noblock, buffers, timeout)
 
-    def _write_vector_noblock(self, buffers: Sequence[Buffer]) -> int:
+    def _sendmsg_noblock(self, buffers: Sequence[Buffer]) -> int:
         sock = self._sock
         try:
-            return _write_vector_noblock(sock, buffers)
+            return sock.sendmsg(buffers, (), DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
 
@@ -630,24 +619,6 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
     def _check_unix(self) -> None:
         if not self._unix:
             raise UnsupportedOperation("Ancillary data needs an AF_UNIX socket")
-
-
-def _write_vector_noblock(sock: socket.socket, buffers: Sequence[Buffer]) -> int:
-    """One scatter/gather write of at most ``IOV_MAX`` buffers that does not block.
-
-    Raises:
-        BlockingIOError: nothing could be written now.
-        OSError: the socket's error (``EBADF`` once closed).
-    """
-    global _pwritev_nowait
-    if _pwritev_nowait:
-        try:
-            return os.pwritev(sock.fileno(), buffers, -1, _RWF_NOWAIT)
-        except OSError as exc:
-            if exc.errno not in _PWRITEV_REFUSED or sock.fileno() < 0:
-                raise
-            _pwritev_nowait = False
-    return sock.sendmsg(buffers, (), DONTWAIT)
 
 
 def _check_offset_and_count(offset: int, count: int | None) -> None:
