@@ -34,7 +34,7 @@ from transports.selector import SelectorDatagramTransport, WouldBlockOnRead, Wou
 
 from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
 from ._constants import MAX_DATAGRAM_BUFSIZE
-from ._ownership import DONTWAIT, SocketOwner, closed_error
+from ._ownership import DONTWAIT, SocketOwner
 
 _RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
 _INF: Final = math.inf
@@ -108,32 +108,28 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
         """
         if not timeout >= 0:
             validate_timeout(timeout)
-        sock = self._sock
         if timeout == _INF and self._block_in_call:
             try:
-                data = sock.recv(self._max_datagram_size)  # the wait is in the kernel
+                return self._sock.recv(self._max_datagram_size)  # the wait is in the kernel
             except BlockingIOError:  # retry_interval passed
                 return self._retry(self.recv_noblock, timeout)[0]
-        else:
-            waits_first = self._read_waits_first
-            if waits_first > 0 and timeout:
-                self._read_waits_first = waits_first - 1
-                deadline = self._wait_readable(sock.fileno(), timeout)
-                try:
-                    data = sock.recv(self._max_datagram_size, DONTWAIT)
-                except BlockingIOError:
-                    return self._retry(self.recv_noblock, time_left(deadline))[0]
-            else:
-                try:
-                    data = sock.recv(self._max_datagram_size, DONTWAIT)
-                except BlockingIOError:
-                    self._read_would_block()
-                    return self._after_would_block(sock.fileno(), self.recv_noblock, False, timeout)[0]
-                if not waits_first:
-                    self._read_probe_found_data()
-        if not data and sock.fileno() < 0:  # the shutdown of a close() in another thread, not a packet
-            raise closed_error()
-        return data
+        waits_first = self._read_waits_first
+        if waits_first > 0 and timeout:
+            self._read_waits_first = waits_first - 1
+            deadline = self._wait_readable(self._sock.fileno(), timeout)
+            try:
+                return self._sock.recv(self._max_datagram_size, DONTWAIT)
+            except BlockingIOError:
+                pass
+            return self._retry(self.recv_noblock, time_left(deadline))[0]
+        try:
+            result = self._sock.recv(self._max_datagram_size, DONTWAIT)
+        except BlockingIOError:
+            self._read_would_block()
+            return self._after_would_block(self._sock.fileno(), self.recv_noblock, False, timeout)[0]
+        if not waits_first:
+            self._read_probe_found_data()
+        return result
 
     def recv_noblock(self) -> bytes:
         """Read the next packet without blocking.
@@ -149,12 +145,9 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
         """
         sock = self._sock
         try:
-            data = sock.recv(self._max_datagram_size, DONTWAIT)
+            return sock.recv(self._max_datagram_size, DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnRead(sock.fileno()) from None
-        if not data and sock.fileno() < 0:  # the shutdown of a close() in another thread, not a packet
-            raise closed_error()
-        return data
 
     def recv_noblock_with_ancillary(self, ancillary_bufsize: int) -> tuple[bytes, ReceivedAncillaryData]:
         """Read the next packet and its ancillary data without blocking.

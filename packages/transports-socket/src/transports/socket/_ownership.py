@@ -31,15 +31,16 @@ of this) follows the same rules, kept here in one place:
   ``EBADF`` as well).
 
 - **Closing from another thread.** On Linux, closing a descriptor does not
-  wake a thread that polls it, or that waits in a system call on it.
-  ``close()`` therefore first *detaches* the descriptor from the socket
-  object (so every later call on the object, including the woken thread's
-  next try, raises ``EBADF``), then shuts the socket down, which does wake
-  pollers and blocked calls (datagram sockets too, connected or not), then
-  closes it. Without the detach, the woken thread could read the shutdown
-  as an end of stream or an empty packet (``b""``) instead of failing; a
-  call woken in the kernel checks the descriptor before it reports an end
-  of stream, an empty packet or an error.
+  wake a thread that polls it, or that waits in a system call on it. For
+  stream sockets, ``close()`` first *detaches* the descriptor from the
+  socket object (so every later call on the object, including the woken
+  thread's next try, raises ``EBADF``), then shuts the connection down,
+  which does wake pollers and blocked calls, then closes it. Without the
+  detach, the woken thread could read the shutdown as an end of stream
+  (``b""``) instead of failing; a call woken in the kernel checks the
+  descriptor before it reports an end of stream or an error. Datagram
+  sockets have no shutdown; a blocked waiter notices the close after at
+  most ``retry_interval`` seconds.
 
 - **Receiving: try first, or wait first.** See
   :class:`~transports.selector.SelectorBaseTransport`: receives switch
@@ -131,8 +132,8 @@ def check_socket(sock: socket.socket, sock_type: int) -> None:
         raise ValueError(f"A {expected} socket is required, got {sock.type!s}")
 
 
-def close_socket(sock: socket.socket) -> None:
-    """Shut ``sock`` down, then close it.
+def close_socket(sock: socket.socket, *, shutdown: bool) -> None:
+    """Close ``sock``; with ``shutdown``, shut the connection down first.
 
     Idempotent. Errors of the shutdown (not connected, already reset) are
     ignored. The descriptor is detached from ``sock`` before the shutdown,
@@ -142,6 +143,9 @@ def close_socket(sock: socket.socket) -> None:
         OSError: the system refused to close the descriptor.
     """
     if sock.fileno() < 0:
+        return
+    if not shutdown:
+        sock.close()
         return
     family, sock_type, proto = sock.family, sock.type, sock.proto
     fd = sock.detach()
@@ -181,6 +185,9 @@ class SocketOwner(SelectorBaseTransport):
 
     __slots__ = ("_block_in_call", "_extra", "_proxy", "_sock")
 
+    #: Whether :meth:`close` shuts the connection down before closing.
+    _SHUTDOWN_ON_CLOSE: ClassVar[bool] = False
+
     #: Whether the descriptor may stay in blocking mode, every call that must
     #: not block passing :data:`DONTWAIT` ("Non-blocking calls" above).
     _BLOCKING_DESCRIPTOR_OK: ClassVar[bool] = True
@@ -211,13 +218,13 @@ class SocketOwner(SelectorBaseTransport):
         self._extra: Mapping[Any, Callable[[], Any]] = MappingProxyType(socket_attributes(sock, self._proxy))
 
     def close(self) -> None:
-        """Shut the socket down, waking any blocked call, and close it. Idempotent.
+        """Close the socket (a stream socket is shut down first). Idempotent.
 
         Raises:
             OSError: the system refused to close the descriptor (never for a
                 transport already closed).
         """
-        close_socket(self._sock)
+        close_socket(self._sock, shutdown=self._SHUTDOWN_ON_CLOSE)
 
     def is_closed(self) -> bool:
         """Return :data:`True` once the transport (its socket) is closed."""

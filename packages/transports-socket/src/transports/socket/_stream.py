@@ -108,6 +108,8 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
 
     __slots__ = ("_unix",)
 
+    _SHUTDOWN_ON_CLOSE = True
+
     def __init__(
         self,
         sock: socket.socket,
