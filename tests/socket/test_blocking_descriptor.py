@@ -6,7 +6,9 @@ so that an operation with an infinite timeout waits inside its system call
 ``SO_SNDTIMEO`` = ``retry_interval``. These tests pin the three things that
 could go wrong with that: a call that must not block blocking, an infinite
 wait that never comes back to notice a close, and a wait that gives up
-early. Calls that could hang run in a thread with a bounded ``result()``.
+early. Calls that could hang run in a thread with a bounded ``result()``; ``spawn``
+comes first among the fixtures so that the sockets are closed (waking any
+call a bug left blocked) before its threads are joined.
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ PROMPT = 2.0
 
 def call_timeouts(sock: socket.socket) -> tuple[float, float]:
     def seconds(option: int) -> float:
+        raw = sock.getsockopt(socket.SOL_SOCKET, option, 64)
         whole: int
         micro: int
-        whole, micro = struct.unpack("@ll", sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("@ll")))
+        whole, micro = struct.unpack("@qq" if len(raw) == 16 else "@ii", raw)
         return whole + micro / 1e6
 
     return seconds(socket.SO_RCVTIMEO), seconds(socket.SO_SNDTIMEO)
@@ -88,7 +91,7 @@ def test_tiny_retry_interval_is_not_read_as_no_timeout(stream_pair: PairFactory)
 
 
 @pytest.mark.parametrize("retry_interval", [0.05, math.inf])
-def test_non_blocking_stream_calls_never_block(stream_pair: PairFactory, spawn: Spawn, retry_interval: float) -> None:
+def test_non_blocking_stream_calls_never_block(spawn: Spawn, stream_pair: PairFactory, retry_interval: float) -> None:
     ours, _peer = stream_pair("unix")
     with SocketStreamTransport(ours, retry_interval) as transport:
 
@@ -121,7 +124,7 @@ def test_non_blocking_stream_calls_never_block(stream_pair: PairFactory, spawn: 
         spawn(writes).result(PROMPT)
 
 
-def test_non_blocking_datagram_calls_never_block(datagram_pair: PairFactory, spawn: Spawn) -> None:
+def test_non_blocking_datagram_calls_never_block(spawn: Spawn, datagram_pair: PairFactory) -> None:
     ours, _peer = datagram_pair("udp4")
     with SocketDatagramTransport(ours, math.inf) as transport:
 
@@ -136,7 +139,61 @@ def test_non_blocking_datagram_calls_never_block(datagram_pair: PairFactory, spa
         spawn(reads).result(PROMPT)
 
 
-def test_infinite_stream_recv_outlasts_the_call_timeout(stream_pair: PairFactory, spawn: Spawn) -> None:
+def test_non_blocking_datagram_sends_never_block(spawn: Spawn, datagram_pair: PairFactory) -> None:
+    ours, _peer = datagram_pair("unix")  # an AF_UNIX datagram send waits while the peer's queue is full
+    with SocketDatagramTransport(ours, math.inf) as transport:
+
+        def writes() -> None:
+            for _ in range(10_000):  # bounded
+                try:
+                    transport.send(b"x" * 1000, 0)
+                except TimeoutError:
+                    break
+            else:
+                raise AssertionError("the peer's queue never filled up")
+            with pytest.raises(WouldBlockOnWrite):
+                transport.send_noblock(b"y")
+            with pytest.raises(WouldBlockOnWrite):
+                transport.send_noblock_with_ancillary(b"y", [])
+            with pytest.raises(TimeoutError):
+                transport.send_with_ancillary(b"y", [], 0.1)
+
+        spawn(writes).result(PROMPT)
+
+
+def test_ancillary_stream_sends_never_block(spawn: Spawn, stream_pair: PairFactory) -> None:
+    ours, _peer = stream_pair("unix")
+    with SocketStreamTransport(ours, math.inf) as transport:
+
+        def writes() -> None:
+            fill_send_buffer(transport)
+            with pytest.raises(WouldBlockOnWrite):
+                transport.send_all_noblock_with_ancillary([b"y"], [])
+            with pytest.raises(TimeoutError):
+                transport.send_all_with_ancillary([b"y"], [], 0.1)
+
+        spawn(writes).result(PROMPT)
+
+
+def test_send_file_keeps_its_budget(spawn: Spawn, stream_pair: PairFactory, tmp_path: Path) -> None:
+    # os.sendfile() takes no flags: on the blocking descriptor, with no
+    # SO_SNDTIMEO (retry_interval=inf), it would wait for the peer forever.
+    ours, _peer = stream_pair("tcp4")
+    path = tmp_path / "file.bin"
+    path.write_bytes(b"z" * (64 << 20))
+    with SocketStreamTransport(ours, math.inf) as transport:
+
+        def send() -> float:
+            start = time.monotonic()
+            with path.open("rb") as file, pytest.raises(TimeoutError):
+                transport.send_file(file, 0.3)  # the peer never reads
+            return time.monotonic() - start
+
+        assert 0.29 <= spawn(send).result(PROMPT) < PROMPT
+        assert os.get_blocking(ours.fileno())
+
+
+def test_infinite_stream_recv_outlasts_the_call_timeout(spawn: Spawn, stream_pair: PairFactory) -> None:
     ours, peer = stream_pair("tcp4")
     with SocketStreamTransport(ours, 0.05) as transport:
         # SO_RCVTIMEO expires several times before the data comes.
@@ -149,7 +206,7 @@ def test_infinite_stream_recv_outlasts_the_call_timeout(stream_pair: PairFactory
         sender.result(PROMPT)
 
 
-def test_infinite_datagram_recv_outlasts_the_call_timeout(datagram_pair: PairFactory, spawn: Spawn) -> None:
+def test_infinite_datagram_recv_outlasts_the_call_timeout(spawn: Spawn, datagram_pair: PairFactory) -> None:
     ours, peer = datagram_pair("udp4")
     with SocketDatagramTransport(ours, 0.05) as transport:
         sender = spawn(send_later, peer, b"late", 0.4)
@@ -157,7 +214,7 @@ def test_infinite_datagram_recv_outlasts_the_call_timeout(datagram_pair: PairFac
         sender.result(PROMPT)
 
 
-def test_infinite_send_all_to_a_slow_reader_sends_everything(stream_pair: PairFactory, spawn: Spawn) -> None:
+def test_infinite_send_all_to_a_slow_reader_sends_everything(spawn: Spawn, stream_pair: PairFactory) -> None:
     ours, peer = stream_pair("unix")
     payload = os.urandom(8 << 20)
 
@@ -181,7 +238,7 @@ def test_infinite_send_all_to_a_slow_reader_sends_everything(stream_pair: PairFa
 
 @pytest.mark.parametrize("gather", [False, True])
 def test_closing_from_another_thread_ends_a_blocked_send_all(
-    stream_pair: PairFactory, spawn: Spawn, gather: bool
+    spawn: Spawn, stream_pair: PairFactory, gather: bool
 ) -> None:
     ours, _peer = stream_pair("tcp4")
     transport = SocketStreamTransport(ours, 5.0)  # longer than the test: the shutdown must wake the call
@@ -200,7 +257,7 @@ def test_closing_from_another_thread_ends_a_blocked_send_all(
     assert time.monotonic() - start < 1.0
 
 
-def test_send_file_meanwhile_an_infinite_recv(stream_pair: PairFactory, spawn: Spawn, tmp_path: Path) -> None:
+def test_send_file_meanwhile_an_infinite_recv(spawn: Spawn, stream_pair: PairFactory, tmp_path: Path) -> None:
     ours, peer = stream_pair("tcp4")
     content = os.urandom(4 << 20)
     path = tmp_path / "file.bin"
@@ -229,7 +286,7 @@ def test_send_file_meanwhile_an_infinite_recv(stream_pair: PairFactory, spawn: S
         assert ours.gettimeout() is None
 
 
-def test_selector_factory_makes_infinite_waits_too(stream_pair: PairFactory, spawn: Spawn) -> None:
+def test_selector_factory_makes_infinite_waits_too(spawn: Spawn, stream_pair: PairFactory) -> None:
     ours, peer = stream_pair("unix")
     made: list[int] = []
 

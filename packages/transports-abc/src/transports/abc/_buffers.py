@@ -19,10 +19,20 @@ _BYTE_TYPE_SET: Final = frozenset(BYTE_TYPES)
 # C-speed pass, about as fast as sum(map(len, ...)) and with the type check
 # included. Checked here, once, on the running interpreter.
 _bytes_size: Final = bytes.__sizeof__
-_BYTES_HEADER: Final[int] = _bytes_size(b"")
-_BYTES_SIZE_IS_HEADER_PLUS_LENGTH: Final[bool] = all(
-    _bytes_size(b"x" * n) - _BYTES_HEADER == n for n in (1, 100, 65536)
-)
+
+
+def _bytes_header() -> int | None:
+    """``bytes.__sizeof__(b"")``, or :data:`None` where sizes are not header plus length."""
+    try:
+        header = _bytes_size(b"")
+        if all(_bytes_size(b"x" * n) - header == n for n in (1, 100, 65536)):
+            return header
+    except Exception:  # an interpreter whose bytes.__sizeof__ does not work so
+        pass
+    return None
+
+
+_BYTES_HEADER: Final = _bytes_header()
 
 
 def byte_view(data: Buffer) -> memoryview:
@@ -70,7 +80,7 @@ def all_sent(buffers: list[Buffer], sent: int) -> bool:
     Raises:
         TypeError: a chunk is not a C-contiguous buffer.
     """
-    if _BYTES_SIZE_IS_HEADER_PLUS_LENGTH:
+    if _BYTES_HEADER is not None:
         try:
             if sum(map(_bytes_size, buffers)) - _BYTES_HEADER * len(buffers) == sent:
                 return True

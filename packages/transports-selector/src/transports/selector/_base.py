@@ -123,7 +123,7 @@ class SelectorBaseTransport(BaseTransport):
             selector_factory = selectors.DefaultSelector
         self._retry_interval: float = float(retry_interval)
         # What poll() takes for a wait of retry_interval (rounded up, as in _wait()).
-        self._retry_milliseconds = math.ceil(retry_interval * 1000.0) if retry_interval <= _MAX_WAIT else -1
+        self._retry_milliseconds = math.ceil(self._retry_interval * 1000.0) if retry_interval <= _MAX_WAIT else -1
         self._selector_factory = selector_factory
         self._read_poller: select.poll | None = None
         self._read_fd = -1

@@ -83,7 +83,7 @@ _T_Return = TypeVar("_T_Return")
 DONTWAIT: Final[int] = getattr(socket, "MSG_DONTWAIT", 0)
 
 # Where the descriptor may stay in blocking mode: MSG_DONTWAIT exists, and
-# SO_RCVTIMEO / SO_SNDTIMEO take a struct timeval of two C longs.
+# SO_RCVTIMEO / SO_SNDTIMEO bound blocking calls (see _bound_calls).
 _BLOCKING_DESCRIPTOR: Final[bool] = sys.platform == "linux" and DONTWAIT != 0
 
 # The longest SO_RCVTIMEO / SO_SNDTIMEO we set: a day, as for poll waits.
@@ -97,22 +97,30 @@ def closed_error() -> OSError:
     return OSError(errno.EBADF, "The transport is closed")
 
 
-def _set_call_timeouts(sock: socket.socket, seconds: float) -> None:
+def _bound_calls(sock: socket.socket, seconds: float) -> bool:
     """Make a blocking system call on ``sock`` return ``EAGAIN`` after ``seconds``.
 
     :data:`math.inf` leaves the calls unbounded (the system's default).
+    Returns :data:`False`, changing nothing, when the option's layout is
+    not a known ``struct timeval`` (two 32-bit or two 64-bit integers: the
+    second on 32-bit systems built with a 64-bit ``time_t``).
     """
+    size = len(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 64))
+    layout = {8: "@ii", 16: "@qq"}.get(size)
+    if layout is None:
+        return False
     if seconds == math.inf:
-        return
+        return True
     seconds = min(seconds, _LONGEST_CALL_TIMEOUT)
     whole = int(seconds)
     # At least one microsecond: a zero timeval would mean "no timeout".
     micro = max(math.ceil((seconds - whole) * 1_000_000), 0 if whole else 1)
     if micro >= 1_000_000:
         whole, micro = whole + 1, 0
-    timeval = struct.pack("@ll", whole, micro)
+    timeval = struct.pack(layout, whole, micro)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    return True
 
 
 def check_socket(sock: socket.socket, sock_type: int) -> None:
@@ -205,9 +213,8 @@ class SocketOwner(SelectorBaseTransport):
     ) -> None:
         check_socket(sock, sock_type)
         super().__init__(retry_interval, selector_factory)
-        if _BLOCKING_DESCRIPTOR and self._BLOCKING_DESCRIPTOR_OK:
+        if _BLOCKING_DESCRIPTOR and self._BLOCKING_DESCRIPTOR_OK and _bound_calls(sock, self._retry_interval):
             sock.settimeout(None)
-            _set_call_timeouts(sock, self._retry_interval)
             # A selector_factory must make every wait: then no call waits.
             self._block_in_call = selector_factory is None
         else:

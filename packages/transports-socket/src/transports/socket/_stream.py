@@ -37,6 +37,7 @@ from __future__ import annotations
 
 __all__ = ["SocketStreamTransport"]
 
+import contextlib
 import errno
 import math
 import os
@@ -584,10 +585,11 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                 return None
             raise
         finally:
-            if descriptor_blocks and sock.fileno() >= 0:
-                sock.settimeout(None)
             # os.sendfile() leaves the file position alone; move it past what went.
             file.seek(offset + sent)
+            if descriptor_blocks:
+                with contextlib.suppress(OSError):  # closed meanwhile by another thread
+                    sock.settimeout(None)
         return sent
 
     def _sendfile_noblock(self, in_fd: int, position: int, size: int) -> int:
