@@ -54,7 +54,7 @@ of this) follows the same rules, kept here in one place:
 
 from __future__ import annotations
 
-__all__ = ["DONTWAIT", "SocketOwner", "check_socket", "close_socket", "closed_error"]
+__all__ = ["DONTWAIT", "SocketOwner", "check_socket", "close_socket", "closed_error", "shut_down_detached"]
 
 import errno
 import math
@@ -63,6 +63,7 @@ import socket
 import struct
 import sys
 import warnings
+from collections import deque
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, TypeVar
@@ -140,25 +141,20 @@ def check_socket(sock: socket.socket, sock_type: int) -> None:
         raise ValueError(f"A {expected} socket is required, got {sock.type!s}")
 
 
-def close_socket(sock: socket.socket, *, shutdown: bool) -> None:
-    """Close ``sock``; with ``shutdown``, shut the connection down first.
+def shut_down_detached(sock: socket.socket) -> socket.socket | None:
+    """Move ``sock``'s descriptor to a new socket object, shut it down, return it.
 
-    Idempotent. Errors of the shutdown (not connected, already reset) are
-    ignored. The descriptor is detached from ``sock`` before the shutdown,
-    so that a thread woken by it finds the socket closed.
-
-    Raises:
-        OSError: the system refused to close the descriptor.
+    The descriptor is detached from ``sock`` first, so that a thread woken
+    by the shutdown finds ``sock`` closed. Errors of the shutdown (not
+    connected, already reset) are ignored. :data:`None` when ``sock`` is
+    already closed (or another thread's close got there first).
     """
     if sock.fileno() < 0:
-        return
-    if not shutdown:
-        sock.close()
-        return
+        return None
     family, sock_type, proto = sock.family, sock.type, sock.proto
     fd = sock.detach()
     if fd < 0:  # another thread's close() got there first
-        return
+        return None
     # A bare shell owns the descriptor from here: giving family, type and
     # protocol spares the system calls that would look them up.
     shell = socket.socket(family, sock_type, proto, fileno=fd)
@@ -166,7 +162,26 @@ def close_socket(sock: socket.socket, *, shutdown: bool) -> None:
         shell.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
-    finally:
+    except BaseException:
+        shell.close()
+        raise
+    return shell
+
+
+def close_socket(sock: socket.socket, *, shutdown: bool) -> None:
+    """Close ``sock``; with ``shutdown``, shut the connection down first.
+
+    Idempotent. See :func:`shut_down_detached`.
+
+    Raises:
+        OSError: the system refused to close the descriptor.
+    """
+    if not shutdown:
+        if sock.fileno() >= 0:
+            sock.close()
+        return
+    shell = shut_down_detached(sock)
+    if shell is not None:
         shell.close()
 
 
@@ -191,7 +206,7 @@ class SocketOwner(SelectorBaseTransport):
         OSError: ``sock`` is closed.
     """
 
-    __slots__ = ("_block_in_call", "_extra", "_proxy", "_sock")
+    __slots__ = ("_block_in_call", "_descriptor_users", "_extra", "_pending_close", "_proxy", "_sock")
 
     #: Whether :meth:`close` shuts the connection down before closing.
     _SHUTDOWN_ON_CLOSE: ClassVar[bool] = False
@@ -203,6 +218,11 @@ class SocketOwner(SelectorBaseTransport):
     _sock: socket.socket
     #: An operation with an infinite timeout may wait inside its system call.
     _block_in_call: bool
+    #: One entry per call running with the descriptor *number* in hand (see
+    #: :meth:`_release_descriptor`); deque append and pop are atomic.
+    _descriptor_users: deque[None]
+    #: The shut-down socket that close() left for the last such call to close.
+    _pending_close: socket.socket | None
 
     def __init__(
         self,
@@ -220,6 +240,8 @@ class SocketOwner(SelectorBaseTransport):
         else:
             sock.setblocking(False)
             self._block_in_call = False
+        self._descriptor_users = deque()
+        self._pending_close = None
         self._sock = sock
         self._proxy = SocketProxy(sock)
         self._extra: Mapping[Any, Callable[[], Any]] = MappingProxyType(socket_attributes(sock, self._proxy))
@@ -227,11 +249,43 @@ class SocketOwner(SelectorBaseTransport):
     def close(self) -> None:
         """Close the socket (a stream socket is shut down first). Idempotent.
 
+        A call of another thread that holds the descriptor number (a gather
+        write, ``send_file``) keeps the number from being closed until it
+        returns, so that no other file can take it and receive its bytes;
+        the shutdown ends such a call at once.
+
         Raises:
             OSError: the system refused to close the descriptor (never for a
                 transport already closed).
         """
-        close_socket(self._sock, shutdown=self._SHUTDOWN_ON_CLOSE)
+        if not self._SHUTDOWN_ON_CLOSE:
+            close_socket(self._sock, shutdown=False)
+            return
+        shell = shut_down_detached(self._sock)
+        if shell is not None:
+            self._pending_close = shell
+            self._release_descriptor(raise_errors=True)
+
+    def _release_descriptor(self, *, raise_errors: bool = False) -> None:
+        """Close the descriptor that :meth:`close` left, once no call holds its number.
+
+        Methods that hand the descriptor number to ``os`` functions (which,
+        unlike the socket's own methods, cannot read it at the last moment)
+        append to ``_descriptor_users`` before they read the number, and pop
+        and call this when done. :meth:`close` detaches the number first, so a
+        call that registers afterwards reads ``-1`` and fails with ``EBADF``.
+        """
+        if self._descriptor_users:
+            return
+        shell = self._pending_close
+        self._pending_close = None
+        if shell is None:
+            return
+        try:
+            shell.close()  # idempotent: two threads may both get here
+        except OSError:
+            if raise_errors:
+                raise
 
     def is_closed(self) -> bool:
         """Return :data:`True` once the transport (its socket) is closed."""
@@ -247,7 +301,7 @@ class SocketOwner(SelectorBaseTransport):
             sock = self._sock
         except AttributeError:  # the constructor failed before taking the socket
             return
-        if sock.fileno() >= 0:
+        if sock.fileno() >= 0:  # no call can be running: it would hold the transport
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
             try:
                 sock.close()

