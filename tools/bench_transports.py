@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import math
 import os
@@ -474,6 +475,9 @@ class Sample:
 
 
 def measure(runner: Runner, ops: int) -> Sample:
+    # Clients take turns: the garbage one leaves behind is collected now, not
+    # during the next one's run.
+    gc.collect()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     runner.run(ops)
     wall1, cpu1 = time.perf_counter(), time.process_time()

@@ -18,11 +18,13 @@ import math
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from transports.socket import SocketStreamTransport
+from transports.socket import _stream as stream_module
 
 
 class RacingSocket(socket.socket):
@@ -51,7 +53,7 @@ class RacingSocket(socket.socket):
 
 
 @pytest.fixture
-def racing_pair() -> tuple[RacingSocket, socket.socket]:
+def racing_pair() -> Iterator[tuple[RacingSocket, socket.socket]]:
     left, right = socket.socketpair()
     racing = RacingSocket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=left.detach())
     RacingSocket.opened = []
@@ -79,8 +81,13 @@ def test_gather_write_racing_a_close(racing_pair: tuple[RacingSocket, socket.soc
     transport = RacingSocket.transport = SocketStreamTransport(racing, 1.0)
     fd = racing.fileno()
     RacingSocket.calls_before_race = 1  # the number read for the write itself
-    with pytest.raises(OSError) as caught:
-        transport.send_all_from_iterable([b"SECRET", b"-DATA"], timeout)
+    saved = stream_module._pwritev_nowait
+    stream_module._pwritev_nowait = True  # the path that reads the number, even where the kernel refuses it
+    try:
+        with pytest.raises(OSError) as caught:
+            transport.send_all_from_iterable([b"SECRET", b"-DATA"], timeout)
+    finally:
+        stream_module._pwritev_nowait = saved
     assert caught.value.errno == errno.EBADF
     assert RacingSocket.opened, "the race did not happen"
     assert nothing_leaked()

@@ -149,6 +149,23 @@ def test_send_all_accepts_any_buffer(pair: tuple[SocketStreamTransport, socket.s
         transport.send_all(memoryview(b"abcdef")[::2], 5.0)
 
 
+def test_gather_falls_back_to_sendmsg_where_pwritev_is_refused(
+    stream_pair: PairFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transports.socket import _stream as stream_module
+
+    # A flag this kernel does not know makes it refuse pwritev() with
+    # EOPNOTSUPP, as kernels whose sockets do not take RWF_NOWAIT do.
+    monkeypatch.setattr(stream_module, "_RWF_NOWAIT", 1 << 30)
+    monkeypatch.setattr(stream_module, "_pwritev_nowait", True)
+    ours, peer = stream_pair("unix")
+    with SocketStreamTransport(ours, RETRY_INTERVAL) as transport:
+        transport.send_all_from_iterable([b"abc", b"def"], 5.0)
+        assert stream_module._pwritev_nowait is False  # for good, in this process
+        transport.send_all_from_iterable([b"ghi"], 5.0)
+    assert recv_exactly(peer, 9) == b"abcdefghi"
+
+
 def test_send_all_from_iterable_mixed_chunks(pair: tuple[SocketStreamTransport, socket.socket]) -> None:
     transport, peer = pair
     chunks: list[Any] = []

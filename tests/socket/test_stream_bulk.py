@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import itertools
+import math
 import random
 import socket
 import threading
@@ -23,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transports.socket import SocketStreamTransport
+from transports.socket import _stream as stream_module
 
 SocketPair = tuple[socket.socket, socket.socket]
 PairFactory = Callable[[str], SocketPair]
@@ -112,9 +114,22 @@ def _buffers() -> st.SearchStrategy[Any]:
     )
 
 
+# Both non-blocking gather writes: pwritev(RWF_NOWAIT), and the
+# sendmsg(MSG_DONTWAIT) of kernels whose sockets refuse RWF_NOWAIT (forced
+# here by its switch); and the blocking writev of an infinite timeout.
+@pytest.mark.parametrize(("pwritev", "timeout"), [(True, 10.0), (False, 10.0), (True, math.inf)])
 @settings(max_examples=40, deadline=None)
 @given(chunks=st.lists(_buffers(), max_size=2500))
-def test_gather_sends_every_byte_in_order(chunks: list[Any]) -> None:
+def test_gather_sends_every_byte_in_order(chunks: list[Any], pwritev: bool, timeout: float) -> None:
+    saved = stream_module._pwritev_nowait
+    stream_module._pwritev_nowait = pwritev and saved
+    try:
+        _gather_sends_every_byte_in_order(chunks, timeout)
+    finally:
+        stream_module._pwritev_nowait = saved
+
+
+def _gather_sends_every_byte_in_order(chunks: list[Any], timeout: float) -> None:
     expected = b"".join(bytes(chunk) for chunk in chunks)
     ours, peer = socket.socketpair()
     # A small send buffer: partial sendmsg calls stop inside chunks.
@@ -133,7 +148,7 @@ def test_gather_sends_every_byte_in_order(chunks: list[Any]) -> None:
     reader.start()
     try:
         with SocketStreamTransport(ours, RETRY_INTERVAL) as transport:
-            transport.send_all_from_iterable(chunks, 10.0)
+            transport.send_all_from_iterable(chunks, timeout)
     finally:
         reader.join(10.0)
         peer.close()

@@ -38,7 +38,10 @@ of this) follows the same rules, kept here in one place:
   which does wake pollers and blocked calls, then closes it. Without the
   detach, the woken thread could read the shutdown as an end of stream
   (``b""``) instead of failing; a call woken in the kernel checks the
-  descriptor before it reports an end of stream or an error. Datagram
+  descriptor before it reports an end of stream or an error. A call that
+  hands the descriptor number to an ``os`` function (gather writes,
+  ``send_file``) registers first, and the number is closed only when the
+  last such call returns (:meth:`SocketOwner._release_descriptor`). Datagram
   sockets have no shutdown; a blocked waiter notices the close after at
   most ``retry_interval`` seconds.
 
@@ -56,6 +59,7 @@ from __future__ import annotations
 
 __all__ = ["DONTWAIT", "SocketOwner", "check_socket", "close_socket", "closed_error", "shut_down_detached"]
 
+import contextlib
 import errno
 import math
 import selectors
@@ -256,7 +260,8 @@ class SocketOwner(SelectorBaseTransport):
 
         Raises:
             OSError: the system refused to close the descriptor (never for a
-                transport already closed).
+                transport already closed; when the call still holding the
+                number closes it, that call ignores such an error).
         """
         if not self._SHUTDOWN_ON_CLOSE:
             close_socket(self._sock, shutdown=False)
@@ -301,6 +306,13 @@ class SocketOwner(SelectorBaseTransport):
             sock = self._sock
         except AttributeError:  # the constructor failed before taking the socket
             return
+        # A close() left for a call that an exception (KeyboardInterrupt)
+        # stopped between its registration and its release: no call runs now.
+        shell = self._pending_close
+        if shell is not None:
+            self._pending_close = None
+            with contextlib.suppress(OSError):
+                shell.close()
         if sock.fileno() >= 0:  # no call can be running: it would hold the transport
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
             try:

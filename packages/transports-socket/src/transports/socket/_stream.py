@@ -676,7 +676,11 @@ def _write_vector_noblock(sock: socket.socket, buffers: Sequence[Buffer]) -> int
         except OSError as exc:
             if exc.errno not in _PWRITEV_REFUSED or sock.fileno() < 0:
                 raise
-            _pwritev_nowait = False
+        # Nothing was written. If sendmsg() works, the error was pwritev()'s
+        # own, not the socket's: use sendmsg() from now on.
+        sent = sock.sendmsg(buffers, (), DONTWAIT)
+        _pwritev_nowait = False
+        return sent
     return sock.sendmsg(buffers, (), DONTWAIT)
 
 
