@@ -271,13 +271,34 @@ class SocketOwner(SelectorBaseTransport):
             self._pending_close = shell
             self._release_descriptor(raise_errors=True)
 
+    def _holding_descriptor(self, function: Callable[..., _T_Return], *args: Any) -> _T_Return:
+        """Return ``function(fd, *args)``, with the descriptor number ``fd`` held.
+
+        For ``os`` functions, which take the number: a :meth:`close` of
+        another thread meanwhile leaves the number open until ``function``
+        returns (it reads ``-1``, and fails with ``EBADF``, once the close
+        has begun). See :meth:`_release_descriptor`.
+
+        Raises:
+            OSError: whatever ``function`` raises.
+        """
+        users = self._descriptor_users
+        users.append(None)
+        try:
+            return function(self._sock.fileno(), *args)
+        finally:
+            users.pop()
+            if self._pending_close is not None:
+                self._release_descriptor()
+
     def _release_descriptor(self, *, raise_errors: bool = False) -> None:
         """Close the descriptor that :meth:`close` left, once no call holds its number.
 
         Methods that hand the descriptor number to ``os`` functions (which,
         unlike the socket's own methods, cannot read it at the last moment)
-        append to ``_descriptor_users`` before they read the number, and pop
-        and call this when done. :meth:`close` detaches the number first, so a
+        go through :meth:`_holding_descriptor`: it appends to
+        ``_descriptor_users`` before it reads the number, and pops and calls
+        this when done. :meth:`close` detaches the number first, so a
         call that registers afterwards reads ``-1`` and fails with ``EBADF``.
         """
         if self._descriptor_users:

@@ -32,8 +32,8 @@ socket is ready, which is the common case on a busy connection:
   call, and CPython parses every ``sendmsg`` buffer with ``PyArg_Parse``,
   so for many small buffers they cost about 15% less CPU (256 x 100 B on
   TCP: 23.4 us against 27.4 us per call). They take the descriptor
-  *number*, so they register with the owner first
-  (:meth:`SocketOwner._release_descriptor`): a close() from another thread
+  *number*, so they hold it through the owner
+  (:meth:`SocketOwner._holding_descriptor`): a close() from another thread
   then cannot free the number for another file while they run. Kernels
   whose sockets refuse ``RWF_NOWAIT`` get ``sendmsg`` with
   ``MSG_DONTWAIT``.
@@ -455,23 +455,18 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         if len(buffers) <= IOV_MAX:
             # First try inline: most gathers fit the send buffer in one call.
             sock = self._sock
-            users = self._descriptor_users
-            users.append(None)
             try:
                 if timeout == _INF and self._block_in_call:
-                    sent = os.writev(sock.fileno(), buffers)  # as in send_all(): the kernel does the waiting
+                    # As in send_all(): the kernel does the waiting.
+                    sent = self._holding_descriptor(os.writev, buffers)
                 else:
-                    sent = _write_vector_noblock(sock, buffers)
+                    sent = self._holding_descriptor(_write_vector_noblock, sock, buffers)
             except BlockingIOError:
                 sent = 0
             except OSError:
                 if sock.fileno() < 0:  # woken by a close() from another thread
                     raise closed_error() from None
                 raise
-            finally:
-                users.pop()
-                if self._pending_close is not None:
-                    self._release_descriptor()
             if all_sent(buffers, sent):
                 return
             self._send_all_vectored(self._write_vector_noblock, buffers, timeout, sent=sent)
@@ -480,16 +475,10 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
 
     def _write_vector_noblock(self, buffers: Sequence[Buffer]) -> int:
         sock = self._sock
-        users = self._descriptor_users
-        users.append(None)
         try:
-            return _write_vector_noblock(sock, buffers)
+            return self._holding_descriptor(_write_vector_noblock, sock, buffers)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
-        finally:
-            users.pop()
-            if self._pending_close is not None:
-                self._release_descriptor()
 
     def send_all_noblock_with_ancillary(self, iterable_of_data: Iterable[Buffer], ancillary_data: Any) -> None:
         """Send all chunks and ``ancillary_data`` in ONE ``sendmsg`` call, without blocking.
@@ -622,17 +611,10 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         return sent
 
     def _sendfile_noblock(self, in_fd: int, position: int, size: int) -> int:
-        sock = self._sock
-        users = self._descriptor_users  # os.sendfile() takes the number (see _write_vector_noblock)
-        users.append(None)
         try:
-            return os.sendfile(sock.fileno(), in_fd, position, size)
+            return self._holding_descriptor(os.sendfile, in_fd, position, size)
         except BlockingIOError:
-            raise WouldBlockOnWrite(sock.fileno()) from None
-        finally:
-            users.pop()
-            if self._pending_close is not None:
-                self._release_descriptor()
+            raise WouldBlockOnWrite(self._sock.fileno()) from None
 
     def _send_file_by_copy(self, file: IO[bytes], offset: int, count: int | None, deadline: float) -> int:
         seekable = file.seekable()
@@ -660,10 +642,11 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             raise UnsupportedOperation("Ancillary data needs an AF_UNIX socket")
 
 
-def _write_vector_noblock(sock: socket.socket, buffers: Sequence[Buffer]) -> int:
+def _write_vector_noblock(fd: int, sock: socket.socket, buffers: Sequence[Buffer]) -> int:
     """One scatter/gather write of at most ``IOV_MAX`` buffers that does not block.
 
-    The caller registers as a user of the descriptor number first.
+    ``fd`` is ``sock``'s descriptor number, held by the caller
+    (:meth:`SocketOwner._holding_descriptor`).
 
     Raises:
         BlockingIOError: nothing could be written now.
@@ -672,7 +655,7 @@ def _write_vector_noblock(sock: socket.socket, buffers: Sequence[Buffer]) -> int
     global _pwritev_nowait
     if _pwritev_nowait:
         try:
-            return os.pwritev(sock.fileno(), buffers, -1, _RWF_NOWAIT)
+            return os.pwritev(fd, buffers, -1, _RWF_NOWAIT)
         except OSError as exc:
             if exc.errno not in _PWRITEV_REFUSED or sock.fileno() < 0:
                 raise

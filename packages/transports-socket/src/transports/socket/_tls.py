@@ -141,7 +141,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from ssl import SSLEOFError, SSLError, SSLWantReadError, SSLWantWriteError, SSLZeroReturnError
 from types import MappingProxyType
-from typing import Any, Final, final
+from typing import Any, Final, TypeVar, final
 
 from typing_extensions import Buffer
 
@@ -170,6 +170,7 @@ _SEND_LIMIT: Final = 64 * 1024
 # The most plaintext send_all() hands to OpenSSL in one SSL_write.
 _WRITE_CHUNK: Final = 1024 * 1024
 _WANT: Final = (SSLWantReadError, SSLWantWriteError)
+_T = TypeVar("_T")
 
 
 def _peer_closed_error() -> ConnectionResetError:
@@ -545,15 +546,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             if not waits_first:
                 self._read_probe_found_data()
             return data
-        if not want_write:
-            self._read_would_block()
-        self.__receiving = True
-        try:
-            return self._after_would_block(
-                self._sock.fileno(), partial(self.recv_noblock, bufsize), want_write, timeout
-            )[0]
-        finally:
-            self.__receiving = False
+        return self.__receive_after_would_block(partial(self.recv_noblock, bufsize), want_write, timeout)
 
     def recv_noblock(self, bufsize: int) -> bytes:
         """Read up to ``bufsize`` bytes of plaintext without blocking.
@@ -650,13 +643,15 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             if not waits_first:
                 self._read_probe_found_data()
             return nbytes
+        return self.__receive_after_would_block(partial(self.recv_noblock_into, buffer), want_write, timeout)
+
+    def __receive_after_would_block(self, callback: Callable[[], _T], want_write: bool, timeout: float) -> _T:
+        # The slow path of recv() and recv_into(): their first try would block.
         if not want_write:
             self._read_would_block()
         self.__receiving = True
         try:
-            return self._after_would_block(
-                self._sock.fileno(), partial(self.recv_noblock_into, buffer), want_write, timeout
-            )[0]
+            return self._after_would_block(self._sock.fileno(), callback, want_write, timeout)[0]
         finally:
             self.__receiving = False
 
