@@ -14,13 +14,17 @@ processes on loopback (or over pipes to a child process):
 - ``easynetwork``: easynetwork 1.2.0's synchronous transports, where it has
   an equivalent (it is installed in the benchmark environment only).
 
-The three run interleaved, repetition by repetition (the order rotates),
-so that they share whatever mode the machine is in; the machine flips
+The three run interleaved: a repetition is ``--slices`` rounds in which
+each client runs a slice of its operations in turn (the order rotates), so
+that they share whatever mode the machine is in; the machine flips
 between a fast and a slow scheduling mode that moves absolute figures by
 about 3x, while ratios of runs made back to back hold. The report gives,
 per row and timeout kind, the median of the paired ratios of wall time and
 of client CPU time (user + system of the client process) per operation,
 with their quartiles, which show how far one repetition's ratio moves.
+With two CPUs or more, the client runs on the first and every server on
+the second (``--no-pin`` turns this off), so the two ends never queue for
+one CPU and each wakes the other the same way in every run.
 
 Output: a markdown table on stdout (also written to ``--out/latest.md``),
 a JSON file (``--out/latest.json``) and a PNG chart (``--chart``). Budget
@@ -56,6 +60,7 @@ RETRY_INTERVAL = 1.0
 PING = b"p" * 64
 CHUNK = os.urandom(64 * 1024)
 GATHER = [os.urandom(100) for _ in range(256)]
+BATCH_CHUNKS = 16  # bulk rows: the server acknowledges every this many chunks
 
 # ------------------------------------------------------------------ server side
 # The peer of every row is plain stdlib code in another process, the same for
@@ -83,6 +88,20 @@ def _serve_connection(conn: socket.socket, mode: str, tls: ssl.SSLContext | None
                 while received >= batch:
                     received -= batch
                     conn.sendall(b"k")
+
+
+def pin_to(cpu: int | None) -> None:
+    """Keep this process on one CPU (client and server on different ones)."""
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+
+
+SERVER_CPU: int | None = None  # set by --pin; passed to every server process
+
+
+def serve_command(kind: str, mode: str) -> list[str]:
+    command = [sys.executable, __file__, "--serve", kind, "--mode", mode]
+    return command if SERVER_CPU is None else [*command, "--cpu", str(SERVER_CPU)]
 
 
 def _serve(kind: str, mode: str, cert: str | None) -> None:
@@ -129,7 +148,7 @@ class Server:
 
 @contextlib.contextmanager
 def server(kind: str, mode: str, cert: str | None = None) -> Iterator[Server]:
-    command = [sys.executable, __file__, "--serve", kind, "--mode", mode]
+    command = serve_command(kind, mode)
     if cert:
         command += ["--cert", cert]
     process = subprocess.Popen(command, stdout=subprocess.PIPE)
@@ -351,9 +370,7 @@ def udp_pingpong(impl: str, address: Any, timeout: float) -> Runner:
 def pipe_pingpong(impl: str, timeout: float, stapled: bool = False) -> Runner:
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "pipe", "--mode", "echo"], stdin=to_child_r, stdout=from_child_w
-    )
+    child = subprocess.Popen(serve_command("pipe", "echo"), stdin=to_child_r, stdout=from_child_w)
     os.close(to_child_r)
     os.close(from_child_w)
 
@@ -414,23 +431,24 @@ class Row:
     ops: int  # operations per measured run
     kind: str  # budget family: pingpong, gather, bulk, tls-pingpong, tls-bulk
     server: tuple[str, str, bool] | None  # (kind, mode, tls) or None for pipes
+    granule: int = 1  # a run's operations are a multiple of this (bulk: one acknowledged batch)
     clients: dict[str, Callable[[Any, float], Runner]] = field(default_factory=dict)
 
 
 def build_rows(tls: TLSSetup, have_easynetwork: bool) -> list[Row]:
-    batch = 16 * len(CHUNK)
+    batch = BATCH_CHUNKS * len(CHUNK)
     rows = [
         Row("tcp-pingpong", "round trip of 64 B", 2000, "pingpong", ("tcp", "echo", False)),
         Row("unix-pingpong", "round trip of 64 B", 2000, "pingpong", ("unix", "echo", False)),
         Row("udp-pingpong", "round trip of 64 B", 2000, "pingpong", ("udp", "echo", False)),
         Row("tls-pingpong", "round trip of 64 B", 1000, "tls-pingpong", ("tcp", "echo", True)),
-        Row("tcp-bulk", "64 KiB sent", 2048, "bulk", ("tcp", "sink", False)),
-        Row("tls-bulk", "64 KiB sent", 1024, "tls-bulk", ("tcp", "sink", True)),
+        Row("tcp-bulk", "64 KiB sent", 2048, "bulk", ("tcp", "sink", False), BATCH_CHUNKS),
+        Row("tls-bulk", "64 KiB sent", 1024, "tls-bulk", ("tcp", "sink", True), BATCH_CHUNKS),
         Row("gather", "256 x 100 B sent", 500, "gather", ("tcp", "sink", False)),
         Row("pipe-pingpong", "round trip of 64 B", 2000, "pipe", None),
         Row("stapled-pipe-pingpong", "round trip of 64 B", 2000, "pipe", None),
         Row("membio-tls-pingpong", "round trip of 64 B", 1000, "membio", ("tcp", "echo", True)),
-        Row("membio-tls-bulk", "64 KiB sent", 256, "membio", ("tcp", "sink", True)),
+        Row("membio-tls-bulk", "64 KiB sent", 256, "membio", ("tcp", "sink", True), BATCH_CHUNKS),
     ]
     makers: dict[str, dict[str, Callable[[socket.socket, float], Any]]] = {
         "plain": {"stream": PlainStream, "tls": plain_tls(tls)},
@@ -504,8 +522,11 @@ def quartiles(samples: dict[str, list[Sample]], top: str, bottom: str, attr: str
     return q1, q3
 
 
-def run_row(row: Row, timeout: float, repeat: int, tls: TLSSetup, scale: float) -> dict[str, list[Sample]]:
-    ops = max(10, int(row.ops * scale))
+def run_row(row: Row, timeout: float, repeat: int, tls: TLSSetup, scale: float, slices: int) -> dict[str, list[Sample]]:
+    # A repetition is ``slices`` rounds in which every client runs a slice of
+    # its operations in turn: a switch of the machine's mode then lands on
+    # all clients of the repetition alike, not on whichever ran at the time.
+    per_slice = max(row.granule, int(row.ops * scale) // slices // row.granule * row.granule)
     with contextlib.ExitStack() as stack:
         address = None
         if row.server is not None:
@@ -515,13 +536,21 @@ def run_row(row: Row, timeout: float, repeat: int, tls: TLSSetup, scale: float) 
         for impl, make in row.clients.items():
             runner = make(address, timeout)
             stack.callback(runner.close)
-            runner.run(max(1, ops // 10))  # warm up: connections, caches, TLS session
+            runner.run(max(row.granule, per_slice * slices // 10 // row.granule * row.granule))  # warm up
             runners[impl] = runner
         samples: dict[str, list[Sample]] = {impl: [] for impl in runners}
         order = list(runners)
         for rep in range(repeat):
-            for impl in order[rep % len(order) :] + order[: rep % len(order)]:
-                samples[impl].append(measure(runners[impl], ops))
+            wall = dict.fromkeys(order, 0.0)
+            cpu = dict.fromkeys(order, 0.0)
+            for round_ in range(slices):
+                turn = (rep * slices + round_) % len(order)
+                for impl in order[turn:] + order[:turn]:
+                    sample = measure(runners[impl], per_slice)
+                    wall[impl] += sample.wall
+                    cpu[impl] += sample.cpu
+            for impl in order:
+                samples[impl].append(Sample(wall[impl] / slices, cpu[impl] / slices))
     return samples
 
 
@@ -567,9 +596,11 @@ def fmt(value: float | None, spread: tuple[float, float] | None = None) -> str:
 
 
 def markdown(results: list[dict[str, Any]], checks: list[tuple[str, bool, str]], meta: dict[str, Any]) -> str:
+    pinned = "" if meta["pinned"] is None else ", client on CPU {} and servers on CPU {}".format(*meta["pinned"])
     lines = [
         f"Benchmark of {meta['date']} on {meta['machine']}, Python {meta['python']}, "
-        f"{meta['repeat']} interleaved repetitions; ratios are medians of paired runs.",
+        f"{meta['repeat']} repetitions of {meta['slices']} interleaved slices{pinned}; "
+        "ratios are medians of paired runs.",
         "",
         "| row | operation | timeout | wall ours/plain [quartiles] | CPU ours/plain [quartiles] "
         "| CPU easynetwork/plain | CPU easynetwork/ours | ours CPU per op |",
@@ -631,7 +662,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--cert", help=argparse.SUPPRESS)
+    parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the client on the first CPU and every server on the second (default: on, with 2+ CPUs)",
+    )
     parser.add_argument("--repeat", type=int, default=21, help="interleaved repetitions per row (default 21)")
+    parser.add_argument("--slices", type=int, default=8, help="rounds of turns that make up one repetition (default 8)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the operations per run")
     parser.add_argument("--rows", help="comma-separated row names (default: all)")
     parser.add_argument("--timeouts", default="finite,inf", help="finite, inf or both (default)")
@@ -640,8 +679,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a budget line fails")
     args = parser.parse_args(argv)
     if args.serve:
+        pin_to(args.cpu)
         _serve(args.serve, args.mode, args.cert)
         return 0
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    pinned: list[int] | None = None
+    if args.pin and len(cpus) >= 2:
+        global SERVER_CPU
+        pinned = cpus[:2]
+        pin_to(pinned[0])
+        SERVER_CPU = pinned[1]
     try:
         import easynetwork  # noqa: F401
 
@@ -660,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             for label in args.timeouts.split(","):
                 started = time.perf_counter()
-                samples = run_row(row, timeouts[label], args.repeat, tls, args.scale)
+                samples = run_row(row, timeouts[label], args.repeat, tls, args.scale, args.slices)
                 result = {
                     "row": row.name,
                     "unit": row.unit,
@@ -690,6 +737,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
         "python": platform.python_version(),
         "repeat": args.repeat,
+        "slices": args.slices,
+        "pinned": pinned,  # [client CPU, server CPU], or None
     }
     table = markdown(results, checks, meta)
     print(table)

@@ -49,3 +49,6 @@ def test_bench_writes_table_and_json(tmp_path: Path) -> None:
     assert table in result.stdout
     assert "| tcp-pingpong | round trip of 64 B | inf |" in table
     assert "Budget:" in table
+    assert report["meta"]["slices"] == 8
+    pinned = report["meta"]["pinned"]
+    assert pinned is None or (len(pinned) == 2 and pinned[0] != pinned[1])
