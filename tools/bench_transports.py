@@ -14,9 +14,10 @@ processes on loopback (or over pipes to a child process):
 - ``easynetwork``: easynetwork 1.2.0's synchronous transports, where it has
   an equivalent (it is installed in the benchmark environment only).
 
-The three run interleaved: a repetition is ``--slices`` rounds in which
-each client runs a slice of its operations in turn (the order rotates), so
-that they share whatever mode the machine is in; the machine flips
+The three run interleaved, in ``--repeat`` x ``--slices`` rounds: in each
+round every client runs a slice of its operations in turn (the order
+rotates), and the slices of one round are the paired samples, so that
+they share whatever mode the machine is in; the machine flips
 between a fast and a slow scheduling mode that moves absolute figures by
 about 3x, while ratios of runs made back to back hold. The report gives,
 per row and timeout kind, the median of the paired ratios of wall time and
@@ -523,9 +524,12 @@ def quartiles(samples: dict[str, list[Sample]], top: str, bottom: str, attr: str
 
 
 def run_row(row: Row, timeout: float, repeat: int, tls: TLSSetup, scale: float, slices: int) -> dict[str, list[Sample]]:
-    # A repetition is ``slices`` rounds in which every client runs a slice of
-    # its operations in turn: a switch of the machine's mode then lands on
-    # all clients of the repetition alike, not on whichever ran at the time.
+    """Measure ``repeat`` x ``slices`` rounds; each round runs one slice of every client, back to back.
+
+    The samples of one round are the pairs: made within milliseconds of each
+    other, they share the machine's mode, and a burst of load from outside
+    spoils one pair (which the median then drops), not a whole repetition.
+    """
     per_slice = max(row.granule, int(row.ops * scale) // slices // row.granule * row.granule)
     with contextlib.ExitStack() as stack:
         address = None
@@ -540,17 +544,10 @@ def run_row(row: Row, timeout: float, repeat: int, tls: TLSSetup, scale: float, 
             runners[impl] = runner
         samples: dict[str, list[Sample]] = {impl: [] for impl in runners}
         order = list(runners)
-        for rep in range(repeat):
-            wall = dict.fromkeys(order, 0.0)
-            cpu = dict.fromkeys(order, 0.0)
-            for round_ in range(slices):
-                turn = (rep * slices + round_) % len(order)
-                for impl in order[turn:] + order[:turn]:
-                    sample = measure(runners[impl], per_slice)
-                    wall[impl] += sample.wall
-                    cpu[impl] += sample.cpu
-            for impl in order:
-                samples[impl].append(Sample(wall[impl] / slices, cpu[impl] / slices))
+        for round_ in range(repeat * slices):
+            turn = round_ % len(order)
+            for impl in order[turn:] + order[:turn]:
+                samples[impl].append(measure(runners[impl], per_slice))
     return samples
 
 
@@ -599,8 +596,8 @@ def markdown(results: list[dict[str, Any]], checks: list[tuple[str, bool, str]],
     pinned = "" if meta["pinned"] is None else ", client on CPU {} and servers on CPU {}".format(*meta["pinned"])
     lines = [
         f"Benchmark of {meta['date']} on {meta['machine']}, Python {meta['python']}, "
-        f"{meta['repeat']} repetitions of {meta['slices']} interleaved slices{pinned}; "
-        "ratios are medians of paired runs.",
+        f"{meta['repeat']} x {meta['slices']} rounds of interleaved slices{pinned}; "
+        "ratios are medians of the rounds' paired ratios.",
         "",
         "| row | operation | timeout | wall ours/plain [quartiles] | CPU ours/plain [quartiles] "
         "| CPU easynetwork/plain | CPU easynetwork/ours | ours CPU per op |",
@@ -669,8 +666,8 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="run the client on the first CPU and every server on the second (default: on, with 2+ CPUs)",
     )
-    parser.add_argument("--repeat", type=int, default=21, help="interleaved repetitions per row (default 21)")
-    parser.add_argument("--slices", type=int, default=8, help="rounds of turns that make up one repetition (default 8)")
+    parser.add_argument("--repeat", type=int, default=21, help="repetitions per row (default 21)")
+    parser.add_argument("--slices", type=int, default=8, help="rounds (paired samples) per repetition (default 8)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the operations per run")
     parser.add_argument("--rows", help="comma-separated row names (default: all)")
     parser.add_argument("--timeouts", default="finite,inf", help="finite, inf or both (default)")

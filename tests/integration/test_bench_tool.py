@@ -44,7 +44,7 @@ def test_bench_writes_table_and_json(tmp_path: Path) -> None:
         assert r["wall_ours_plain"] > 0
         q1, q3 = r["cpu_quartiles"]
         assert q1 <= r["cpu_ours_plain"] <= q3
-        assert len(r["samples"]["ours"]) == len(r["samples"]["plain"]) == 4
+        assert len(r["samples"]["ours"]) == len(r["samples"]["plain"]) == 4 * 8  # repetitions x slices
     table = (tmp_path / "latest.md").read_text()
     assert table in result.stdout
     assert "| tcp-pingpong | round trip of 64 B | inf |" in table
