@@ -105,7 +105,7 @@ def serve_command(kind: str, mode: str) -> list[str]:
     return command if SERVER_CPU is None else [*command, "--cpu", str(SERVER_CPU)]
 
 
-def _serve(kind: str, mode: str, cert: str | None) -> None:
+def _serve(kind: str, mode: str, cert: str | None, directory: str | None) -> None:
     tls: ssl.SSLContext | None = None
     if cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -126,7 +126,8 @@ def _serve(kind: str, mode: str, cert: str | None) -> None:
     family = socket.AF_UNIX if kind == "unix" else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as listener:
         if family == socket.AF_UNIX:
-            path = os.path.join(tempfile.mkdtemp(prefix="bench-"), "s")
+            assert directory is not None, "a Unix server needs --dir"
+            path = os.path.join(directory, "s")
             listener.bind(path)
             address: Any = path
         else:  # AF_INET
@@ -149,20 +150,23 @@ class Server:
 
 @contextlib.contextmanager
 def server(kind: str, mode: str, cert: str | None = None) -> Iterator[Server]:
-    command = serve_command(kind, mode)
-    if cert:
-        command += ["--cert", cert]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        address = json.loads(line)
-        yield Server(process, tuple(address) if isinstance(address, list) else address)
-    finally:
-        process.kill()
-        process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()
+    # The server is killed, so the directory of its Unix socket is made and
+    # removed here.
+    with tempfile.TemporaryDirectory(prefix="bench-") as directory:
+        command = [*serve_command(kind, mode), "--dir", directory]
+        if cert:
+            command += ["--cert", cert]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE)
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            address = json.loads(line)
+            yield Server(process, tuple(address) if isinstance(address, list) else address)
+        finally:
+            process.kill()
+            process.wait(10)
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 # ------------------------------------------------------------------ client side
@@ -660,6 +664,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--cert", help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
@@ -677,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.serve:
         pin_to(args.cpu)
-        _serve(args.serve, args.mode, args.cert)
+        _serve(args.serve, args.mode, args.cert, args.dir)
         return 0
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     pinned: list[int] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = ["tcp-pingpong", "udp-pingpong", "tcp-bulk", "gather", "tls-pingpong", "pipe-pingpong"]
+ROWS = ["tcp-pingpong", "unix-pingpong", "udp-pingpong", "tcp-bulk", "gather", "tls-pingpong", "pipe-pingpong"]
 
 
 @pytest.mark.timeout(180)
 def test_bench_writes_table_and_json(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"  # the tool's and its servers' temporary files
+    scratch.mkdir()
     result = subprocess.run(
         [
             sys.executable,
@@ -32,6 +35,7 @@ def test_bench_writes_table_and_json(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
         timeout=170,
         check=False,
     )
@@ -49,6 +53,7 @@ def test_bench_writes_table_and_json(tmp_path: Path) -> None:
     assert table in result.stdout
     assert "| tcp-pingpong | round trip of 64 B | inf |" in table
     assert "Budget:" in table
+    assert list(scratch.iterdir()) == []  # Unix socket directories and certificates are gone
     assert report["meta"]["slices"] == 8
     pinned = report["meta"]["pinned"]
     assert pinned is None or (len(pinned) == 2 and pinned[0] != pinned[1])
