@@ -61,6 +61,10 @@ RETRY_INTERVAL = 1.0
 PING = b"p" * 64
 CHUNK = os.urandom(64 * 1024)
 GATHER = [os.urandom(100) for _ in range(256)]
+DEV_MODE_WARNING = (
+    " **Python's development mode was on (PYTHONDEVMODE / -X dev): its allocator"
+    " hooks slow Python code more than C code, so these ratios are not ours.**"
+)
 BATCH_CHUNKS = 16  # bulk rows: the server acknowledges every this many chunks
 
 # ------------------------------------------------------------------ server side
@@ -601,7 +605,7 @@ def markdown(results: list[dict[str, Any]], checks: list[tuple[str, bool, str]],
     lines = [
         f"Benchmark of {meta['date']} on {meta['machine']}, Python {meta['python']}, "
         f"{meta['repeat']} x {meta['slices']} rounds of interleaved slices{pinned}; "
-        "ratios are medians of the rounds' paired ratios.",
+        "ratios are medians of the rounds' paired ratios." + (DEV_MODE_WARNING if meta["dev_mode"] else ""),
         "",
         "| row | operation | timeout | wall ours/plain [quartiles] | CPU ours/plain [quartiles] "
         "| CPU easynetwork/plain | CPU easynetwork/ours | ours CPU per op |",
@@ -691,6 +695,8 @@ def main(argv: list[str] | None = None) -> int:
         pinned = cpus[:2]
         pin_to(pinned[0])
         SERVER_CPU = pinned[1]
+    if sys.flags.dev_mode:
+        print(DEV_MODE_WARNING.strip(), file=sys.stderr)
     try:
         import easynetwork  # noqa: F401
 
@@ -741,6 +747,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
         "slices": args.slices,
         "pinned": pinned,  # [client CPU, server CPU], or None
+        "dev_mode": sys.flags.dev_mode,
     }
     table = markdown(results, checks, meta)
     print(table)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,25 @@ def test_bench_writes_table_and_json(tmp_path: Path) -> None:
     assert table in result.stdout
     assert "| tcp-pingpong | round trip of 64 B | inf |" in table
     assert "Budget:" in table
+    assert ("development mode was on" in table) == report["meta"]["dev_mode"]
     assert list(scratch.iterdir()) == []  # Unix socket directories and certificates are gone
     assert report["meta"]["slices"] == 8
     pinned = report["meta"]["pinned"]
     assert pinned is None or (len(pinned) == 2 and pinned[0] != pinned[1])
+
+
+def test_bench_environment_turns_development_mode_off() -> None:
+    # The test environments turn it on; the bench environment must undo that
+    # (PYTHONDEVMODE=0 would not: any non-empty value turns it on).
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    bench = config["tool"]["tox"]["env"]["bench"]
+    value = bench.get("set_env", {}).get("PYTHONDEVMODE", "1")
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; print(sys.flags.dev_mode)"],
+        env={**os.environ, "PYTHONDEVMODE": value},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert result.stdout.strip() == "False"
