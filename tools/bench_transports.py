@@ -22,7 +22,7 @@ between a fast and a slow scheduling mode that moves absolute figures by
 about 3x, while ratios of runs made back to back hold. The report gives,
 per row and timeout kind, the median of the paired ratios of wall time and
 of client CPU time (user + system of the client process) per operation,
-with their quartiles, which show how far one repetition's ratio moves.
+with their quartiles, which show how far one round's ratio moves.
 With two CPUs or more, the client runs on the first and every server on
 the second (``--no-pin`` turns this off), so the two ends never queue for
 one CPU and each wakes the other the same way in every run.
