@@ -172,18 +172,14 @@ def shut_down_detached(sock: socket.socket) -> socket.socket | None:
     return shell
 
 
-def close_socket(sock: socket.socket, *, shutdown: bool) -> None:
-    """Close ``sock``; with ``shutdown``, shut the connection down first.
+def close_socket(sock: socket.socket) -> None:
+    """Shut the connection of ``sock`` down, then close it.
 
     Idempotent. See :func:`shut_down_detached`.
 
     Raises:
         OSError: the system refused to close the descriptor.
     """
-    if not shutdown:
-        if sock.fileno() >= 0:
-            sock.close()
-        return
     shell = shut_down_detached(sock)
     if shell is not None:
         shell.close()
@@ -264,7 +260,7 @@ class SocketOwner(SelectorBaseTransport):
                 number closes it, that call ignores such an error).
         """
         if not self._SHUTDOWN_ON_CLOSE:
-            close_socket(self._sock, shutdown=False)
+            self._sock.close()  # idempotent
             return
         shell = shut_down_detached(self._sock)
         if shell is not None:

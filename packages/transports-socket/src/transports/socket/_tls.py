@@ -446,7 +446,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         try:
             sslsock.close()  # its descriptor is -1: this only drops the OpenSSL object
         finally:
-            close_socket(shell, shutdown=True)
+            close_socket(shell)
 
     def is_closed(self) -> bool:
         """Return :data:`True` once :meth:`close` has been called."""
