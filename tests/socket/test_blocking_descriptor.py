@@ -3,7 +3,8 @@
 On Linux the plain socket transports leave the descriptor in blocking mode,
 so that an operation with an infinite timeout waits inside its system call
 (one ``recv`` rather than ``poll`` plus ``recv``), bounded by ``SO_RCVTIMEO`` /
-``SO_SNDTIMEO`` = ``retry_interval``. These tests pin the three things that
+``SO_SNDTIMEO`` = ``retry_interval`` on datagram sockets and by nothing on
+stream sockets (close() shuts those down). These tests pin the three things that
 could go wrong with that: a call that must not block blocking, an infinite
 wait that never comes back to notice a close, and a wait that gives up
 early. Calls that could hang run in a thread with a bounded ``result()``; ``spawn``
@@ -30,7 +31,7 @@ from typing import Any
 import pytest
 
 from transports.selector import WouldBlockOnRead, WouldBlockOnWrite
-from transports.socket import SocketDatagramTransport, SocketStreamTransport, ancillary_space_for_fds
+from transports.socket import SocketAttribute, SocketDatagramTransport, SocketStreamTransport, ancillary_space_for_fds
 
 SocketPair = tuple[socket.socket, socket.socket]
 PairFactory = Callable[[str], SocketPair]
@@ -41,6 +42,19 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the descriptor 
 # Long enough that a call blocking by mistake is told apart from one that
 # returns at once; short enough to keep the tests quick.
 PROMPT = 2.0
+
+
+def timeval(sock: Any, seconds: float) -> bytes:
+    """``seconds`` as the ``struct timeval`` of ``SO_RCVTIMEO`` on ``sock`` (a socket or its proxy)."""
+    size = len(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 64))
+    return struct.pack("@qq" if size == 16 else "@ii", int(seconds), round(seconds % 1 * 1e6))
+
+
+def set_call_timeouts(transport: Any, seconds: float) -> None:
+    """Bound the transport's blocking calls, as a user may through the socket proxy."""
+    proxy = transport.extra(SocketAttribute.socket)
+    proxy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(proxy, seconds))
+    proxy.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(proxy, seconds))
 
 
 def call_timeouts(sock: socket.socket) -> tuple[float, float]:
@@ -68,11 +82,35 @@ def send_later(sock: socket.socket, data: bytes, delay: float) -> None:
     sock.sendall(data)
 
 
-def test_descriptor_is_blocking_with_retry_interval_as_call_timeouts(stream_pair: PairFactory) -> None:
-    ours, _peer = stream_pair("tcp4")
-    with SocketStreamTransport(ours, 0.25):
+def test_datagram_descriptor_is_blocking_with_retry_interval_as_call_timeouts(datagram_pair: PairFactory) -> None:
+    ours, _peer = datagram_pair("udp4")
+    with SocketDatagramTransport(ours, 0.25):
         assert os.get_blocking(ours.fileno())
         assert call_timeouts(ours) == pytest.approx((0.25, 0.25), abs=0.01)
+
+
+def test_stream_calls_are_unbounded_whatever_was_set_before(stream_pair: PairFactory) -> None:
+    # close() shuts a stream down, which wakes a blocked call: no bound needed.
+    ours, _peer = stream_pair("tcp4")
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(ours, 3.0))
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(ours, 3.0))
+    with SocketStreamTransport(ours, 0.25):
+        assert os.get_blocking(ours.fileno())
+        assert call_timeouts(ours) == (0.0, 0.0)
+
+
+def test_other_stream_families_keep_their_waits_bounded(cleanup: Callable[[Any], Any]) -> None:
+    # Their shutdown is not known to wake a blocked call. AF_VSOCK options
+    # read as integers only in CPython, so no timeval can be set: the
+    # descriptor is made non-blocking, and every wait is a bounded poll.
+    try:
+        sock = cleanup(socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM))
+    except (AttributeError, OSError):
+        pytest.skip("no AF_VSOCK sockets here")
+    with SocketStreamTransport(sock, 0.25) as transport:
+        assert not os.get_blocking(sock.fileno())
+        with pytest.raises(OSError):  # not connected: at once, whatever the timeout
+            transport.recv(10, math.inf)
 
 
 def test_infinite_retry_interval_leaves_calls_unbounded(datagram_pair: PairFactory) -> None:
@@ -82,9 +120,9 @@ def test_infinite_retry_interval_leaves_calls_unbounded(datagram_pair: PairFacto
         assert call_timeouts(ours) == (0.0, 0.0)
 
 
-def test_tiny_retry_interval_is_not_read_as_no_timeout(stream_pair: PairFactory) -> None:
-    ours, _peer = stream_pair("unix")
-    with SocketStreamTransport(ours, 1e-9):
+def test_tiny_retry_interval_is_not_read_as_no_timeout(datagram_pair: PairFactory) -> None:
+    ours, _peer = datagram_pair("unix")
+    with SocketDatagramTransport(ours, 1e-9):
         rcv, snd = call_timeouts(ours)
         assert 0 < rcv < 0.1  # the kernel rounds up to a clock tick
         assert 0 < snd < 0.1
@@ -193,9 +231,12 @@ def test_send_file_keeps_its_budget(spawn: Spawn, stream_pair: PairFactory, tmp_
         assert os.get_blocking(ours.fileno())
 
 
-def test_infinite_stream_recv_outlasts_the_call_timeout(spawn: Spawn, stream_pair: PairFactory) -> None:
+def test_infinite_stream_recv_outlasts_a_call_timeout_set_through_the_proxy(
+    spawn: Spawn, stream_pair: PairFactory
+) -> None:
     ours, peer = stream_pair("tcp4")
     with SocketStreamTransport(ours, 0.05) as transport:
+        set_call_timeouts(transport, 0.05)
         # SO_RCVTIMEO expires several times before the data comes.
         sender = spawn(send_later, peer, b"late", 0.4)
         assert transport.recv(10, math.inf) == b"late"
@@ -230,6 +271,7 @@ def test_infinite_send_all_to_a_slow_reader_sends_everything(spawn: Spawn, strea
         return received, crc
 
     with SocketStreamTransport(ours, 0.01) as transport:
+        set_call_timeouts(transport, 0.001)  # a blocking send then stops part-way now and then
         reader = spawn(read_slowly)
         transport.send_all(payload, math.inf)
         transport.send_all_from_iterable([payload[: 1 << 20], payload[1 << 20 :]], math.inf)

@@ -136,17 +136,20 @@ def test_noblock_methods(pair: tuple[SocketStreamTransport, socket.socket]) -> N
             time.sleep(0.001)
 
 
-def test_send_all_accepts_any_buffer(pair: tuple[SocketStreamTransport, socket.socket]) -> None:
+@pytest.mark.parametrize("timeout", [5.0, math.inf])  # a send with MSG_DONTWAIT, and a blocking sendall
+def test_send_all_accepts_any_buffer(pair: tuple[SocketStreamTransport, socket.socket], timeout: float) -> None:
     transport, peer = pair
     ints = array.array("i", [1, 2, 3])
-    transport.send_all(ints, 5.0)
+    transport.send_all(ints, timeout)
     assert recv_exactly(peer, len(ints.tobytes())) == ints.tobytes()
     matrix = memoryview(bytearray(b"abcdef")).cast("B", (2, 3))
-    transport.send_all(matrix, 5.0)
+    transport.send_all(matrix, timeout)
     assert recv_exactly(peer, 6) == b"abcdef"
-    transport.send_all(b"", 5.0)
+    transport.send_all(b"", timeout)
     with pytest.raises(TypeError):
-        transport.send_all(memoryview(b"abcdef")[::2], 5.0)
+        transport.send_all(memoryview(b"abcdef")[::2], timeout)
+    with pytest.raises(TypeError):
+        transport.send_all("text", timeout)  # type: ignore[arg-type]
 
 
 def test_gather_falls_back_to_sendmsg_where_pwritev_is_refused(

@@ -10,8 +10,9 @@ receivers cannot trample each other.
 
 As for streams, the blocking methods call the socket first and fall back
 to the selector machinery only when it would block, and receives switch
-to waiting first after a would-block; with an infinite timeout, ``recv``
-waits in its system call instead (see :mod:`._ownership`).
+to waiting first after a would-block; a receive that waits first polls
+and receives in C (see "Timed waits in C" in :mod:`._ownership`), and
+with an infinite timeout, ``recv`` waits in its system call instead.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from __future__ import annotations
 __all__ = ["SocketDatagramTransport"]
 
 import errno
-import math
 import selectors
 import socket
 from collections.abc import Callable
 from functools import partial
+from time import monotonic
 from typing import Any, Final, final
 
 from typing_extensions import Buffer
@@ -37,7 +38,6 @@ from ._constants import MAX_DATAGRAM_BUFSIZE
 from ._ownership import DONTWAIT, SocketOwner
 
 _RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
-_INF: Final = math.inf
 _ANCILLARY_FAMILIES: Final = frozenset({socket.AF_UNIX, socket.AF_INET, socket.AF_INET6})
 
 
@@ -48,9 +48,12 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
     UDP over IPv4 or IPv6, and ``AF_UNIX`` datagram sockets. :meth:`send`
     needs a connected socket; :meth:`recv` reads whatever packet comes
     next (from the connected peer only, once connected). The transport
-    owns the socket (see :class:`SocketStreamTransport` for its blocking
-    mode): :meth:`close` closes it, and an open transport that is garbage-collected emits
-    :exc:`ResourceWarning` and closes it.
+    owns the socket: :meth:`close` closes it, and an open transport that
+    is garbage-collected emits :exc:`ResourceWarning` and closes it. On
+    Linux the descriptor stays in blocking mode (see
+    :class:`SocketStreamTransport`), with ``SO_RCVTIMEO`` and
+    ``SO_SNDTIMEO`` set to ``retry_interval``: a close does not wake a
+    blocked datagram receive, so it tries again that often.
 
     Ancillary data goes with ``recv_with_ancillary`` / ``send_with_ancillary``
     on ``AF_UNIX`` sockets (file descriptors, credentials) and on UDP
@@ -106,16 +109,23 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
         Returns:
             The packet, cut to ``max_datagram_size`` bytes.
         """
-        if not timeout >= 0:
-            validate_timeout(timeout)
-        if timeout == _INF and self._block_in_call:
+        if timeout == self._blocking_timeout:
             try:
                 return self._sock.recv(self._max_datagram_size)  # the wait is in the kernel
             except BlockingIOError:  # retry_interval passed
                 return self._retry(self.recv_noblock, timeout)[0]
+        if not timeout >= 0:
+            validate_timeout(timeout)
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout:
             self._read_waits_first = waits_first - 1
+            timed = self._timed_sock
+            if timed is not None and timeout >= self._retry_interval:
+                deadline = monotonic() + timeout
+                try:
+                    return timed.recv(self._max_datagram_size, DONTWAIT)  # poll, then recv, in C
+                except TimeoutError as exc:
+                    return self._after_timed_wait(exc, self.recv_noblock, deadline)
             deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
                 return self._sock.recv(self._max_datagram_size, DONTWAIT)

@@ -16,12 +16,17 @@ of this) follows the same rules, kept here in one place:
   An operation with an infinite timeout and no ``selector_factory`` can
   then wait inside its system call, as a blocking socket does: one
   ``recv`` instead of ``poll`` plus ``recv``, about 20% less CPU per
-  request/response round trip (docs/performance.md). ``SO_RCVTIMEO`` and
-  ``SO_SNDTIMEO`` are set to ``retry_interval``, so such a call still
-  returns after at most ``retry_interval`` to be tried again, and falls
-  back to ``poll`` waits when it did. Elsewhere, and for TLS (OpenSSL's
-  reads and writes take no flags), the descriptor is switched to
-  non-blocking mode.
+  request/response round trip (docs/performance.md). On datagram
+  sockets ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` are set to
+  ``retry_interval``, so such a call still returns after at most
+  ``retry_interval`` to be tried again (and notice a close), and falls
+  back to ``poll`` waits when it did. TCP and Unix stream sockets need no
+  such bound, since close() shuts them down, which wakes a blocked call
+  at once: their ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` are cleared, which
+  spares the kernel a timer per sleep (about 3% of the CPU of a
+  Unix-socket round trip); other stream families keep the bound.
+  Elsewhere, and for TLS (OpenSSL's reads and writes take no flags), the
+  descriptor is switched to non-blocking mode.
 
 - **One source of truth for "closed".** A transport is closed when its
   socket's descriptor is ``-1``. Nothing else is stored, so there is no
@@ -49,6 +54,23 @@ of this) follows the same rules, kept here in one place:
   :class:`~transports.selector.SelectorBaseTransport`: receives switch
   between the two, because a would-block costs far more than a ``poll``.
 
+- **Timed waits in C.** A receive that waits first with a finite timeout
+  of at least ``retry_interval`` goes through a second socket object on
+  the same descriptor (:class:`_TimedWaitSocket`), kept in CPython's
+  timeout mode with ``retry_interval`` as its timeout: its ``recv`` polls
+  and then receives (``MSG_DONTWAIT``) in C, as a plain socket with
+  ``settimeout`` does, instead of a ``poll`` made from Python. After a
+  signal, C recomputes the time left, so the wait still ends on time; a
+  wait of ``retry_interval`` without data raises CPython's own
+  :exc:`TimeoutError`, and the operation goes on in Python with what is
+  left of its budget. Python code is slow right after a wake-up on these
+  machines, and the Python around a ``poll`` cost 5% to 7% of the client
+  CPU of a finite-timeout round trip (docs/performance.md). A kernel
+  ``ETIMEDOUT`` (which has an ``errno``) is the socket's error and is
+  raised as such. That object never closes the descriptor: close()
+  detaches it first (a thread waiting in it then fails with ``EBADF``, as
+  with the transport's own socket), and finalising it only detaches.
+
 - **Leaks.** A transport garbage-collected while open emits
   :exc:`ResourceWarning` (the warning names the transport, not just a
   socket) and closes the socket, without a shutdown: a finalizer should do
@@ -72,6 +94,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, TypeVar
 
+from transports.abc import time_left
 from transports.selector import SelectorBaseTransport
 
 from ._attributes import socket_attributes
@@ -88,13 +111,20 @@ _T_Return = TypeVar("_T_Return")
 DONTWAIT: Final[int] = getattr(socket, "MSG_DONTWAIT", 0)
 
 # Where the descriptor may stay in blocking mode: MSG_DONTWAIT exists, and
-# SO_RCVTIMEO / SO_SNDTIMEO bound blocking calls (see _bound_calls).
+# SO_RCVTIMEO / SO_SNDTIMEO can bound blocking calls where a close would not
+# end them (see _bound_calls).
 _BLOCKING_DESCRIPTOR: Final[bool] = sys.platform == "linux" and DONTWAIT != 0
 
-# The longest SO_RCVTIMEO / SO_SNDTIMEO we set: a day, as for poll waits.
+# The longest SO_RCVTIMEO / SO_SNDTIMEO we set, and the longest retry_interval
+# that timed waits in C take: a day, as for poll waits.
 _LONGEST_CALL_TIMEOUT: Final[float] = 86400.0
 
 _SOCKET_TYPE_NAMES: dict[int, str] = {socket.SOCK_STREAM: "SOCK_STREAM", socket.SOCK_DGRAM: "SOCK_DGRAM"}
+
+# The stream families whose shutdown wakes every call blocked on the socket
+# (TCP even when it reports ENOTCONN; AF_UNIX always). Blocking calls on
+# other stream families stay bounded by retry_interval, as on datagrams.
+_SHUTDOWN_WAKES_FAMILIES: Final = frozenset({socket.AF_INET, socket.AF_INET6, socket.AF_UNIX})
 
 
 def closed_error() -> OSError:
@@ -105,27 +135,54 @@ def closed_error() -> OSError:
 def _bound_calls(sock: socket.socket, seconds: float) -> bool:
     """Make a blocking system call on ``sock`` return ``EAGAIN`` after ``seconds``.
 
-    :data:`math.inf` leaves the calls unbounded (the system's default).
-    Returns :data:`False`, changing nothing, when the option's layout is
-    not a known ``struct timeval`` (two 32-bit or two 64-bit integers: the
-    second on 32-bit systems built with a 64-bit ``time_t``).
+    :data:`math.inf` makes the calls unbounded (a zero ``timeval``, the
+    system's default), whatever was set before. Returns :data:`False`,
+    changing nothing, when the option cannot be read as bytes (AF_VSOCK)
+    or its layout is not a known ``struct timeval`` (two 32-bit or two
+    64-bit integers: the second on 32-bit systems built with a 64-bit
+    ``time_t``).
+
+    Raises:
+        OSError: ``sock`` is closed.
     """
-    size = len(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 64))
+    try:
+        size = len(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 64))
+    except OSError:
+        if sock.fileno() < 0:
+            raise
+        return False  # CPython reads AF_VSOCK options as integers only
     layout = {8: "@ii", 16: "@qq"}.get(size)
     if layout is None:
         return False
     if seconds == math.inf:
-        return True
-    seconds = min(seconds, _LONGEST_CALL_TIMEOUT)
-    whole = int(seconds)
-    # At least one microsecond: a zero timeval would mean "no timeout".
-    micro = max(math.ceil((seconds - whole) * 1_000_000), 0 if whole else 1)
-    if micro >= 1_000_000:
-        whole, micro = whole + 1, 0
+        whole = micro = 0
+    else:
+        seconds = min(seconds, _LONGEST_CALL_TIMEOUT)
+        whole = int(seconds)
+        # At least one microsecond: a zero timeval would mean "no timeout".
+        micro = max(math.ceil((seconds - whole) * 1_000_000), 0 if whole else 1)
+        if micro >= 1_000_000:
+            whole, micro = whole + 1, 0
     timeval = struct.pack(layout, whole, micro)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
     return True
+
+
+class _TimedWaitSocket(socket.socket):
+    """A second socket object on a transport's descriptor, for timed waits in C.
+
+    Its timeout is the transport's ``retry_interval``: every call polls for
+    at most that long, then makes its system call, both in C. It does not
+    own the descriptor: the transport detaches it before it closes its own
+    socket, and finalising it only detaches, so it never closes a number
+    that another file may have taken meanwhile.
+    """
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        self.detach()
 
 
 def check_socket(sock: socket.socket, sock_type: int) -> None:
@@ -166,7 +223,9 @@ def shut_down_detached(sock: socket.socket) -> socket.socket | None:
         shell.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
-    except BaseException:
+    except BaseException:  # KeyboardInterrupt: still wake blocked calls, then close
+        with contextlib.suppress(OSError):
+            shell.shutdown(socket.SHUT_RDWR)
         shell.close()
         raise
     return shell
@@ -206,7 +265,15 @@ class SocketOwner(SelectorBaseTransport):
         OSError: ``sock`` is closed.
     """
 
-    __slots__ = ("_block_in_call", "_descriptor_users", "_extra", "_pending_close", "_proxy", "_sock")
+    __slots__ = (
+        "_blocking_timeout",
+        "_descriptor_users",
+        "_extra",
+        "_pending_close",
+        "_proxy",
+        "_sock",
+        "_timed_sock",
+    )
 
     #: Whether :meth:`close` shuts the connection down before closing.
     _SHUTDOWN_ON_CLOSE: ClassVar[bool] = False
@@ -215,14 +282,22 @@ class SocketOwner(SelectorBaseTransport):
     #: not block passing :data:`DONTWAIT` ("Non-blocking calls" above).
     _BLOCKING_DESCRIPTOR_OK: ClassVar[bool] = True
 
+    #: Whether receives wait through :class:`_TimedWaitSocket` ("Timed waits in C").
+    _TIMED_WAITS_IN_C: ClassVar[bool] = True
+
     _sock: socket.socket
-    #: An operation with an infinite timeout may wait inside its system call.
-    _block_in_call: bool
+    #: The timeout with which an operation waits inside its system call:
+    #: :data:`math.inf`, or NaN (equal to no timeout) when none does. One
+    #: comparison on the hot paths both finds that case and validates it.
+    _blocking_timeout: float
     #: One entry per call running with the descriptor *number* in hand (see
     #: :meth:`_release_descriptor`); deque append and pop are atomic.
     _descriptor_users: deque[None]
     #: The shut-down socket that close() left for the last such call to close.
     _pending_close: socket.socket | None
+    #: The socket object of timed waits in C, on the same descriptor; or None.
+    #: Receives with a timeout of at least ``retry_interval`` wait through it.
+    _timed_sock: socket.socket | None
 
     def __init__(
         self,
@@ -233,13 +308,29 @@ class SocketOwner(SelectorBaseTransport):
     ) -> None:
         check_socket(sock, sock_type)
         super().__init__(retry_interval, selector_factory)
-        if _BLOCKING_DESCRIPTOR and self._BLOCKING_DESCRIPTOR_OK and _bound_calls(sock, self._retry_interval):
+        self._timed_sock = None
+        fd = sock.fileno()
+        if (
+            self._TIMED_WAITS_IN_C
+            and selector_factory is None
+            and self._retry_interval <= _LONGEST_CALL_TIMEOUT
+            and fd >= 0  # a closed socket fails below, with EBADF
+        ):
+            timed = _TimedWaitSocket(sock.family, sock.type, sock.proto, fileno=fd)
+            # This makes the descriptor non-blocking; the mode is set below.
+            timed.settimeout(self._retry_interval)
+            self._timed_sock = timed
+        # A close() that shuts the socket down wakes a blocked call, on the
+        # families whose shutdown is known to: there the call needs no bound.
+        shutdown_wakes = self._SHUTDOWN_ON_CLOSE and sock.family in _SHUTDOWN_WAKES_FAMILIES
+        call_bound = math.inf if shutdown_wakes else self._retry_interval
+        if _BLOCKING_DESCRIPTOR and self._BLOCKING_DESCRIPTOR_OK and _bound_calls(sock, call_bound):
             sock.settimeout(None)
             # A selector_factory must make every wait: then no call waits.
-            self._block_in_call = selector_factory is None
+            self._blocking_timeout = math.inf if selector_factory is None else math.nan
         else:
             sock.setblocking(False)
-            self._block_in_call = False
+            self._blocking_timeout = math.nan
         self._descriptor_users = deque()
         self._pending_close = None
         self._sock = sock
@@ -259,6 +350,9 @@ class SocketOwner(SelectorBaseTransport):
                 transport already closed; when the call still holding the
                 number closes it, that call ignores such an error).
         """
+        timed = self._timed_sock
+        if timed is not None:
+            timed.detach()  # first: a thread waiting in it must find it closed
         if not self._SHUTDOWN_ON_CLOSE:
             self._sock.close()  # idempotent
             return
@@ -266,6 +360,24 @@ class SocketOwner(SelectorBaseTransport):
         if shell is not None:
             self._pending_close = shell
             self._release_descriptor(raise_errors=True)
+
+    def _after_timed_wait(
+        self, timed_out: TimeoutError, callback: Callable[[], _T_Return], deadline: float
+    ) -> _T_Return:
+        """Go on with a receive whose timed wait in C saw no data for ``retry_interval``.
+
+        ``timed_out`` is what the wait raised: CPython's own timeout (no
+        ``errno``), or the socket's ``ETIMEDOUT``, which is re-raised.
+        ``callback`` is the receive's ``*_noblock`` form; ``deadline`` the
+        budget's :func:`time.monotonic` deadline.
+
+        Raises:
+            TimeoutError: the budget ran out, or the connection timed out.
+            OSError: ``EBADF`` once closed; anything ``callback`` raises.
+        """
+        if timed_out.errno is not None:
+            raise timed_out
+        return self._retry(callback, time_left(deadline))[0]
 
     def _holding_descriptor(self, function: Callable[..., _T_Return], *args: Any) -> _T_Return:
         """Return ``function(fd, *args)``, with the descriptor number ``fd`` held.
@@ -323,6 +435,9 @@ class SocketOwner(SelectorBaseTransport):
             sock = self._sock
         except AttributeError:  # the constructor failed before taking the socket
             return
+        timed = self._timed_sock
+        if timed is not None:
+            timed.detach()
         # A close() left for a call that an exception (KeyboardInterrupt)
         # stopped between its registration and its release: no call runs now.
         shell = self._pending_close

@@ -16,9 +16,12 @@ socket is ready, which is the common case on a busy connection:
 - With an infinite timeout (and no ``selector_factory``), ``recv``,
   ``recv_into``, ``send_all`` and ``send_all_from_iterable`` make the
   blocking system call a plain socket program makes: the wait happens in
-  the kernel, at most ``retry_interval`` at a time (see
+  the kernel, and a close() from another thread ends it (see
   :mod:`._ownership`, "Non-blocking calls on a blocking descriptor").
   Every other call passes ``MSG_DONTWAIT``.
+- A receive that waits first with a finite timeout polls and receives in
+  C, through a second socket object in CPython's timeout mode (see
+  "Timed waits in C" in :mod:`._ownership`).
 - ``recv`` returns what ``socket.recv`` returns: no intermediate
   ``bytearray``, no copy.
 - The closed check is the socket's own: a closed socket's methods raise
@@ -50,13 +53,13 @@ __all__ = ["SocketStreamTransport"]
 
 import contextlib
 import errno
-import math
 import os
 import selectors
 import socket
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from time import monotonic
 from typing import IO, Any, Final, final
 
 from typing_extensions import Buffer
@@ -71,7 +74,6 @@ from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
 from ._ownership import DONTWAIT, SocketOwner, closed_error
 
 _RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
-_INF: Final = math.inf
 # os.sendfile sends at most this much per call on Linux anyway (0x7ffff000).
 _SENDFILE_CHUNK: Final[int] = 1 << 30
 # Errors of a first os.sendfile() meaning "not for this pair of files": fall back.
@@ -105,9 +107,10 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
 
     On Linux the descriptor stays in blocking mode and every call that must
     not block passes ``MSG_DONTWAIT``, so that a wait without a deadline is
-    one blocking system call; ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` are set
-    to ``retry_interval``. Elsewhere the socket is switched to non-blocking
-    mode.
+    one blocking system call, which :meth:`close` (a shutdown) ends; on TCP
+    and Unix sockets ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` are cleared (other
+    families get ``retry_interval``). Elsewhere the socket is switched to
+    non-blocking mode.
 
     Parameters:
         sock: a connected ``SOCK_STREAM`` socket.
@@ -152,19 +155,30 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         Returns:
             The bytes read; ``b""`` for a positive ``bufsize`` means EOF.
         """
-        if not timeout >= 0:
-            validate_timeout(timeout)
-        if timeout == _INF and self._block_in_call:
+        if timeout == self._blocking_timeout:
             try:
                 data = self._sock.recv(bufsize)  # the wait is in the kernel
-            except BlockingIOError:  # retry_interval passed (or a send_file() runs)
+            except BlockingIOError:  # a send_file() runs, or SO_RCVTIMEO was set through the proxy
                 return self._retry(partial(self.recv_noblock, bufsize), timeout)[0]
-            if not data and self._sock.fileno() < 0:  # woken by a close() from another thread
-                raise closed_error()
-            return data
+            except OSError:
+                if self._sock.fileno() < 0:  # woken by a close() from another thread
+                    raise closed_error() from None
+                raise
+            if data or self._sock.fileno() >= 0:
+                return data
+            raise closed_error()  # woken by a close() from another thread
+        if not timeout >= 0:
+            validate_timeout(timeout)
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout and bufsize > 0:
             self._read_waits_first = waits_first - 1
+            timed = self._timed_sock
+            if timed is not None and timeout >= self._retry_interval:
+                deadline = monotonic() + timeout
+                try:
+                    return timed.recv(bufsize, DONTWAIT)  # poll, then recv, in C
+                except TimeoutError as exc:
+                    return self._after_timed_wait(exc, partial(self.recv_noblock, bufsize), deadline)
             deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
                 return self._sock.recv(bufsize, DONTWAIT)
@@ -210,21 +224,32 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         Returns:
             The number of bytes written; ``0`` for a non-empty buffer means EOF.
         """
-        if not timeout >= 0:
-            validate_timeout(timeout)
-        if timeout == _INF and self._block_in_call:
+        if timeout == self._blocking_timeout:
             # (An empty buffer does not block: the kernel returns 0 at once.)
             try:
                 nbytes = self._sock.recv_into(buffer)  # the wait is in the kernel
-            except BlockingIOError:  # retry_interval passed (or a send_file() runs)
+            except BlockingIOError:  # a send_file() runs, or SO_RCVTIMEO was set through the proxy
                 return self._retry(partial(self.recv_noblock_into, buffer), timeout)[0]
-            if not nbytes and self._sock.fileno() < 0:  # woken by a close() from another thread
-                raise closed_error()
-            return nbytes
+            except OSError:
+                if self._sock.fileno() < 0:  # woken by a close() from another thread
+                    raise closed_error() from None
+                raise
+            if nbytes or self._sock.fileno() >= 0:
+                return nbytes
+            raise closed_error()  # woken by a close() from another thread
+        if not timeout >= 0:
+            validate_timeout(timeout)
         waits_first = self._read_waits_first
         # (An empty buffer never waits: it reads nothing, at once.)
         if waits_first > 0 and timeout and memoryview(buffer).nbytes:
             self._read_waits_first = waits_first - 1
+            timed = self._timed_sock
+            if timed is not None and timeout >= self._retry_interval:
+                deadline = monotonic() + timeout
+                try:
+                    return timed.recv_into(buffer, 0, DONTWAIT)  # poll, then recv, in C
+                except TimeoutError as exc:
+                    return self._after_timed_wait(exc, partial(self.recv_noblock_into, buffer), deadline)
             deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
                 return self._sock.recv_into(buffer, 0, DONTWAIT)
@@ -407,14 +432,19 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             ConnectionResetError: the peer reset the connection.
             OSError: ``EBADF`` once closed; any other socket error.
         """
-        if not timeout >= 0:
-            validate_timeout(timeout)
         sock = self._sock
         try:
-            # With no deadline, as sendall() does: the kernel takes it all,
-            # waiting for room (at most retry_interval per stall; the rest
-            # then goes below).
-            sent = sock.send(data, 0 if timeout == _INF and self._block_in_call else DONTWAIT)
+            if timeout == self._blocking_timeout:
+                # With no deadline, as sendall() does: the kernel takes it
+                # all, waiting for room. Not sendall() itself, which cannot
+                # tell how much went if the descriptor stops blocking
+                # part-way (a send_file(), another holder of the descriptor):
+                # what a signal or that leaves goes below.
+                sent = sock.send(data)
+            else:
+                if not timeout >= 0:
+                    validate_timeout(timeout)
+                sent = sock.send(data, DONTWAIT)
         except BlockingIOError:
             sent = 0
         except BufferError as exc:
@@ -456,7 +486,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             # First try inline: most gathers fit the send buffer in one call.
             sock = self._sock
             try:
-                if timeout == _INF and self._block_in_call:
+                if timeout == self._blocking_timeout:
                     # As in send_all(): the kernel does the waiting.
                     sent = self._holding_descriptor(os.writev, buffers)
                 else:

@@ -252,8 +252,10 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         "__unfinished",
     )
 
-    # OpenSSL reads and writes the descriptor itself, without MSG_DONTWAIT.
+    # OpenSSL reads and writes the descriptor itself, without MSG_DONTWAIT,
+    # and its receives wait with their own poll.
     _BLOCKING_DESCRIPTOR_OK = False
+    _TIMED_WAITS_IN_C = False
 
     __sslsock: ssl.SSLSocket
     __unfinished: Buffer | None

@@ -1,0 +1,250 @@
+"""Receives that wait first with a finite timeout: the timed wait in C.
+
+Once a receive would block, the next ones wait for readiness first. With a
+timeout of at least ``retry_interval`` (and no ``selector_factory``) that
+wait is made by a second socket object on the same descriptor, in CPython's
+timeout mode, whose ``recv`` polls and receives in C. These tests pin what
+must not change with it: timeouts end on time, across several
+``retry_interval`` waits and across signals; data that comes late is
+received; a close from another thread ends the wait with ``EBADF``; and the
+second object never closes the descriptor itself.
+
+Every receive here first times out once with ``timeout=0``, which puts the
+transport in the waiting-first mode.
+"""
+
+from __future__ import annotations
+
+import errno
+import gc
+import math
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+
+from transports.socket import SocketAttribute, SocketDatagramTransport, SocketStreamTransport
+
+SocketPair = tuple[socket.socket, socket.socket]
+PairFactory = Callable[[str], SocketPair]
+Spawn = Callable[..., Future[Any]]
+Transport = SocketStreamTransport | SocketDatagramTransport
+
+# (kind of transport, kind of socket pair, receive method)
+RECEIVES = [
+    ("stream", "tcp4", "recv"),
+    ("stream", "unix", "recv_into"),
+    ("datagram", "udp4", "recv"),
+    ("datagram", "unix", "recv"),
+]
+
+
+def make_transport(
+    stream_pair: PairFactory, datagram_pair: PairFactory, transport_kind: str, kind: str, retry_interval: float
+) -> tuple[Transport, socket.socket]:
+    if transport_kind == "stream":
+        ours, peer = stream_pair(kind)
+        return SocketStreamTransport(ours, retry_interval), peer
+    ours, peer = datagram_pair(kind)
+    return SocketDatagramTransport(ours, retry_interval), peer
+
+
+def receiver(transport: Transport, method: str) -> Callable[[float], bytes]:
+    """A call ``receive(timeout)`` that returns the bytes of one receive."""
+    if isinstance(transport, SocketDatagramTransport):
+        return transport.recv
+    if method == "recv":
+        return lambda timeout: transport.recv(100, timeout)
+    buffer = bytearray(100)
+    return lambda timeout: bytes(buffer[: transport.recv_into(buffer, timeout)])
+
+
+def start_waiting_first(receive: Callable[[float], bytes]) -> None:
+    with pytest.raises(TimeoutError):
+        receive(0)
+
+
+def send_later(sock: socket.socket, data: bytes, delay: float) -> None:
+    time.sleep(delay)
+    sock.send(data)
+
+
+@pytest.mark.parametrize(("transport_kind", "kind", "method"), RECEIVES)
+@pytest.mark.parametrize(
+    ("retry_interval", "timeout"),
+    [(0.1, 0.35), (0.25, 0.6), (0.35, 0.35), (1.0, 0.35), (math.inf, 0.35)],  # waits in C, then in Python
+)
+def test_timeout_ends_on_time(
+    stream_pair: PairFactory,
+    datagram_pair: PairFactory,
+    transport_kind: str,
+    kind: str,
+    method: str,
+    retry_interval: float,
+    timeout: float,
+) -> None:
+    transport, _peer = make_transport(stream_pair, datagram_pair, transport_kind, kind, retry_interval)
+    with transport:
+        receive = receiver(transport, method)
+        start_waiting_first(receive)
+        for _ in range(2):
+            start = time.monotonic()
+            with pytest.raises(TimeoutError) as caught:
+                receive(timeout)
+            elapsed = time.monotonic() - start
+            assert caught.value.errno == errno.ETIMEDOUT  # ours, not CPython's bare "timed out"
+            # (At (0.25, 0.6), a budget started again after the first wait would end at 0.85 s.)
+            assert timeout - 0.01 <= elapsed < timeout + 0.2
+
+
+@pytest.mark.parametrize(("transport_kind", "kind", "method"), RECEIVES)
+def test_late_data_is_received(
+    spawn: Spawn, stream_pair: PairFactory, datagram_pair: PairFactory, transport_kind: str, kind: str, method: str
+) -> None:
+    transport, peer = make_transport(stream_pair, datagram_pair, transport_kind, kind, 0.05)
+    with transport:
+        receive = receiver(transport, method)
+        start_waiting_first(receive)
+        for delay in (0.0, 0.02, 0.2):  # at once, within one wait, after several
+            sender = spawn(send_later, peer, b"late %f" % delay, delay)
+            assert receive(5.0) == b"late %f" % delay
+            sender.result(5.0)
+
+
+@pytest.mark.parametrize("kind", ["tcp4", "unix"])
+def test_close_from_another_thread_wakes_a_stream_wait_at_once(
+    spawn: Spawn, stream_pair: PairFactory, kind: str
+) -> None:
+    ours, _peer = stream_pair(kind)
+    transport = SocketStreamTransport(ours, 30.0)  # the shutdown must wake it, not the retry interval
+    start_waiting_first(receiver(transport, "recv"))
+    blocked = spawn(transport.recv, 10, 60.0)
+    time.sleep(0.1)
+    assert not blocked.done()
+    start = time.monotonic()
+    transport.close()
+    with pytest.raises(OSError) as caught:
+        blocked.result(5.0)
+    assert caught.value.errno == errno.EBADF
+    assert time.monotonic() - start < 1.0
+
+
+def test_close_from_another_thread_ends_a_datagram_wait_within_retry_interval(
+    spawn: Spawn, datagram_pair: PairFactory
+) -> None:
+    ours, _peer = datagram_pair("udp4")
+    retry_interval = 0.2
+    transport = SocketDatagramTransport(ours, retry_interval)
+    start_waiting_first(transport.recv)
+    blocked = spawn(transport.recv, 60.0)
+    time.sleep(0.1)
+    assert not blocked.done()
+    start = time.monotonic()
+    transport.close()  # a poll() is not woken by a close on Linux: the retry interval ends it
+    with pytest.raises(OSError) as caught:
+        blocked.result(5.0)
+    assert caught.value.errno == errno.EBADF
+    assert time.monotonic() - start < retry_interval + 0.5
+
+
+@pytest.mark.parametrize(("transport_kind", "kind", "method"), RECEIVES)
+def test_signals_do_not_stretch_the_timeout(
+    spawn: Spawn, stream_pair: PairFactory, datagram_pair: PairFactory, transport_kind: str, kind: str, method: str
+) -> None:
+    # A wait restarted after each signal with its full length would never end:
+    # the wait in C recomputes what is left of the timeout.
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers run in the main thread only")
+    transport, _peer = make_transport(stream_pair, datagram_pair, transport_kind, kind, 0.3)
+    handled: list[int] = []
+    main = threading.get_ident()
+    receiving = threading.Event()
+    done = threading.Event()
+
+    def interrupt_every_20_ms() -> None:
+        receiving.wait(5.0)
+        for _ in range(200):  # bounded: 4 s at most
+            if done.wait(0.02):
+                return
+            signal.pthread_kill(main, signal.SIGUSR1)
+
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: handled.append(signum))
+    try:
+        with transport:
+            receive = receiver(transport, method)
+            start_waiting_first(receive)
+            interrupter = spawn(interrupt_every_20_ms)
+            receiving.set()
+            start = time.monotonic()
+            try:
+                with pytest.raises(TimeoutError):
+                    receive(0.5)
+                elapsed = time.monotonic() - start
+            finally:
+                done.set()
+                interrupter.result(5.0)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert len(handled) >= 10  # the wait was interrupted, many times
+    assert 0.49 <= elapsed < 1.0
+
+
+@pytest.mark.parametrize("transport_kind", ["stream", "datagram"])
+def test_a_number_taken_after_close_survives_the_transport(
+    stream_pair: PairFactory, datagram_pair: PairFactory, transport_kind: str
+) -> None:
+    transport, _peer = make_transport(stream_pair, datagram_pair, transport_kind, "unix", 0.1)
+    receive = receiver(transport, "recv")
+    start_waiting_first(receive)
+    with pytest.raises(TimeoutError):
+        receive(0.2)  # a wait made by the second object
+    fd = transport.extra(SocketAttribute.socket).fileno()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:  # on another number
+        transport.close()
+        with pytest.raises(OSError) as caught:
+            os.fstat(fd)  # closed, by the transport
+        assert caught.value.errno == errno.EBADF
+        # Another file takes the number; collecting the transport (and the
+        # second object) must leave it open.
+        os.dup2(other.fileno(), fd)
+        try:
+            del transport, receive
+            gc.collect()
+            with socket.socket(fileno=os.dup(fd)) as check:  # fails with EBADF if fd was closed
+                assert check.getsockname() == other.getsockname()
+        finally:
+            os.close(fd)
+
+
+def test_finalising_the_second_socket_object_leaves_the_descriptor_open(stream_pair: PairFactory) -> None:
+    # What the transport relies on when it is collected, whatever the order
+    # of the finalisers: the second object only ever detaches.
+    from transports.socket._ownership import _TimedWaitSocket
+
+    ours, peer = stream_pair("unix")
+    second = _TimedWaitSocket(ours.family, ours.type, ours.proto, fileno=ours.fileno())
+    del second
+    gc.collect()  # an "unclosed socket" ResourceWarning would fail the test
+    ours.sendall(b"still open")
+    assert peer.recv(100) == b"still open"
+
+
+def test_garbage_collected_open_transport_closes_the_descriptor_once(
+    stream_pair: PairFactory, open_fd_count: Callable[[], int]
+) -> None:
+    ours, _peer = stream_pair("unix")
+    before = open_fd_count()
+    transport = SocketStreamTransport(ours, 0.1)
+    start_waiting_first(receiver(transport, "recv"))
+    assert open_fd_count() == before  # the second object holds no descriptor of its own
+    with pytest.warns(ResourceWarning, match="unclosed transport"):
+        del transport
+        gc.collect()
+    assert ours.fileno() == -1
+    assert open_fd_count() == before - 1
