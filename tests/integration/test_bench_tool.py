@@ -24,7 +24,7 @@ def test_bench_writes_table_and_json(tmp_path: Path) -> None:
             sys.executable,
             str(ROOT / "tools" / "bench_transports.py"),
             "--repeat",
-            "4",
+            "5",
             "--scale",
             "0.02",
             "--rows",
@@ -49,14 +49,21 @@ def test_bench_writes_table_and_json(tmp_path: Path) -> None:
         assert r["wall_ours_plain"] > 0
         q1, q3 = r["cpu_quartiles"]
         assert q1 <= r["cpu_ours_plain"] <= q3
-        assert len(r["samples"]["ours"]) == len(r["samples"]["plain"]) == 4 * 8  # repetitions x slices
+        low, high = r["wall_ours_plain_interval"]  # a confidence interval of the median, by repetition
+        assert 0 < low <= high
+        slices = 8 if r["row"].endswith("bulk") else 40  # a bulk slice must outlast the socket buffers
+        assert r["slices"] == slices
+        assert len(r["samples"]["ours"]) == len(r["samples"]["plain"]) == 5 * slices  # repetitions x slices
+        control_low, control_high = r["wall_control_plain_interval"]  # the A/A control ran too
+        assert 0 < control_low <= control_high
     table = (tmp_path / "latest.md").read_text()
     assert table in result.stdout
     assert "| tcp-pingpong | round trip of 64 B | inf |" in table
     assert "Budget:" in table
     assert ("development mode was on" in table) == report["meta"]["dev_mode"]
     assert list(scratch.iterdir()) == []  # Unix socket directories and certificates are gone
-    assert report["meta"]["slices"] == 8
+    assert report["meta"]["slices"] == 40
+    assert "95% interval" in table
     pinned = report["meta"]["pinned"]
     assert pinned is None or (len(pinned) == 2 and pinned[0] != pinned[1])
 
