@@ -176,11 +176,18 @@ def test_close_and_operations_after_close(pair: tuple[SocketDatagramTransport, s
         assert caught.value.errno == errno.EBADF
 
 
-def test_closing_from_another_thread_ends_a_blocked_recv(datagram_pair: PairFactory, spawn: Spawn) -> None:
+# Waiting in recv() itself, and in the timed wait in C of a receive that waits first.
+@pytest.mark.parametrize(("timeout", "waiting_first"), [(math.inf, False), (60.0, True)])
+def test_closing_from_another_thread_ends_a_blocked_recv(
+    datagram_pair: PairFactory, spawn: Spawn, timeout: float, waiting_first: bool
+) -> None:
     ours, _peer = datagram_pair("udp4")
     retry_interval = 0.2
     transport = SocketDatagramTransport(ours, retry_interval)
-    blocked = spawn(transport.recv, math.inf)
+    if waiting_first:
+        with pytest.raises(TimeoutError):
+            transport.recv(0)
+    blocked = spawn(transport.recv, timeout)
     time.sleep(0.1)
     assert not blocked.done()
     start = time.monotonic()

@@ -406,13 +406,18 @@ def test_operations_after_close_raise_ebadf(pair: tuple[SocketStreamTransport, s
     transport.send_eof()  # a no-op once closed
 
 
-@pytest.mark.parametrize("timeout", [30.0, math.inf])  # waiting in poll(), and in recv() itself
+# Waiting in poll() after a first try, in the timed wait in C of a receive
+# that waits first, and in recv() itself.
+@pytest.mark.parametrize(("timeout", "waiting_first"), [(30.0, False), (30.0, True), (math.inf, False)])
 def test_closing_from_another_thread_ends_a_blocked_recv(
-    stream_pair: PairFactory, spawn: Spawn, timeout: float
+    stream_pair: PairFactory, spawn: Spawn, timeout: float, waiting_first: bool
 ) -> None:
     for kind in ("unix", "tcp4"):
         ours, _peer = stream_pair(kind)
         transport = SocketStreamTransport(ours, 30.0)  # the shutdown must wake it, not the retry interval
+        if waiting_first:
+            with pytest.raises(TimeoutError):
+                transport.recv(10, 0)
         blocked = spawn(transport.recv, 10, timeout)
         time.sleep(0.1)
         assert not blocked.done()

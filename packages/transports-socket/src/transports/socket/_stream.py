@@ -176,9 +176,12 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             if timed is not None and timeout >= self._retry_interval:
                 deadline = monotonic() + timeout
                 try:
-                    return timed.recv(bufsize, DONTWAIT)  # poll, then recv, in C
+                    data = timed.recv(bufsize, DONTWAIT)  # poll, then recv, in C
                 except TimeoutError as exc:
                     return self._after_timed_wait(exc, partial(self.recv_noblock, bufsize), deadline)
+                if data or self._sock.fileno() >= 0:
+                    return data
+                raise closed_error()  # woken by a close() from another thread
             deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
                 return self._sock.recv(bufsize, DONTWAIT)
@@ -247,9 +250,12 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             if timed is not None and timeout >= self._retry_interval:
                 deadline = monotonic() + timeout
                 try:
-                    return timed.recv_into(buffer, 0, DONTWAIT)  # poll, then recv, in C
+                    nbytes = timed.recv_into(buffer, 0, DONTWAIT)  # poll, then recv, in C
                 except TimeoutError as exc:
                     return self._after_timed_wait(exc, partial(self.recv_noblock_into, buffer), deadline)
+                if nbytes or self._sock.fileno() >= 0:
+                    return nbytes
+                raise closed_error()  # woken by a close() from another thread
             deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
                 return self._sock.recv_into(buffer, 0, DONTWAIT)
