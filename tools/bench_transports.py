@@ -4,17 +4,18 @@
     python tools/bench_transports.py --repeat 5 --rows tcp-pingpong,udp-pingpong
     tox -e bench                                     # the same, in its own environment
 
-Every row is one job done three ways, with the two endpoints in separate
-processes on loopback (or over pipes to a child process):
+Every row is one job done by four clients, with the two endpoints in
+separate processes on loopback (or over pipes to a child process):
 
 - ``ours``: the transports of this repository;
 - ``plain``: stdlib code doing the same job as one would write it by hand
   (a blocking socket with ``settimeout``; ``sendall``/``recv``; ``sendmsg``;
   ``ssl.SSLSocket``; ``os.read``/``os.write``);
 - ``easynetwork``: easynetwork 1.2.0's synchronous transports, where it has
-  an equivalent (it is installed in the benchmark environment only).
+  an equivalent (it is installed in the benchmark environment only);
+- ``control``: a second ``plain`` client on a connection of its own.
 
-The three run interleaved, in ``--repeat`` x ``--slices`` rounds (bulk
+The clients run interleaved, in ``--repeat`` x ``--slices`` rounds (bulk
 rows: ``--slices`` / 5, so that a slice outlasts the socket buffers): in
 each round every client runs a slice of its operations in turn (in a
 random order), and the slices of one round are the paired samples, so that
@@ -77,7 +78,7 @@ BULK_SLICES_DIVISOR = 5  # bulk rows: --slices / 5 rounds per repetition (see Ro
 
 # ------------------------------------------------------------------ server side
 # The peer of every row is plain stdlib code in another process, the same for
-# all three clients: only the client side is measured.
+# all the clients: only the client side is measured.
 
 
 def _serve_connection(conn: socket.socket, mode: str, tls: ssl.SSLContext | None) -> None:
@@ -212,7 +213,7 @@ def expect(recv: Callable[[int], bytes], size: int) -> None:
 
 # Each client factory takes (sock, timeout) and returns the operations as a
 # small object with send_all / recv / send_all_from_iterable / close. The
-# three implementations are spelt out so each is the natural code.
+# implementations are spelt out so each is the natural code.
 
 
 class PlainStream:

@@ -4,7 +4,7 @@ On Linux the plain socket transports leave the descriptor in blocking mode,
 so that an operation with an infinite timeout waits inside its system call
 (one ``recv`` rather than ``poll`` plus ``recv``), bounded by ``SO_RCVTIMEO`` /
 ``SO_SNDTIMEO`` = ``retry_interval`` on datagram sockets and by nothing on
-stream sockets (close() shuts those down). These tests pin the three things that
+TCP and Unix stream sockets (close() shuts those down). These tests pin the three things that
 could go wrong with that: a call that must not block blocking, an infinite
 wait that never comes back to notice a close, and a wait that gives up
 early. Calls that could hang run in a thread with a bounded ``result()``; ``spawn``

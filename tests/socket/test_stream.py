@@ -136,7 +136,7 @@ def test_noblock_methods(pair: tuple[SocketStreamTransport, socket.socket]) -> N
             time.sleep(0.001)
 
 
-@pytest.mark.parametrize("timeout", [5.0, math.inf])  # a send with MSG_DONTWAIT, and a blocking sendall
+@pytest.mark.parametrize("timeout", [5.0, math.inf])  # a send with MSG_DONTWAIT, and a blocking send
 def test_send_all_accepts_any_buffer(pair: tuple[SocketStreamTransport, socket.socket], timeout: float) -> None:
     transport, peer = pair
     ints = array.array("i", [1, 2, 3])

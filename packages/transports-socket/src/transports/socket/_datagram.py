@@ -10,9 +10,11 @@ receivers cannot trample each other.
 
 As for streams, the blocking methods call the socket first and fall back
 to the selector machinery only when it would block, and receives switch
-to waiting first after a would-block; a receive that waits first polls
-and receives in C (see "Timed waits in C" in :mod:`._ownership`), and
-with an infinite timeout, ``recv`` waits in its system call instead.
+to waiting first after a would-block; a receive that waits first with a
+finite timeout of at least ``retry_interval`` (and no
+``selector_factory``) polls and receives in C (see "Timed waits in C" in
+:mod:`._ownership`), and with an infinite timeout, ``recv`` waits in its
+system call instead.
 """
 
 from __future__ import annotations

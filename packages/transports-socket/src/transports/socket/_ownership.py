@@ -23,7 +23,7 @@ of this) follows the same rules, kept here in one place:
   back to ``poll`` waits when it did. TCP and Unix stream sockets need no
   such bound, since close() shuts them down, which wakes a blocked call
   at once: their ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` are cleared, which
-  spares the kernel a timer per sleep (about 3% of the CPU of a
+  spares the kernel a timer per sleep (3% to 4% of the CPU of a
   Unix-socket round trip); other stream families keep the bound.
   Elsewhere, and for TLS (OpenSSL's reads and writes take no flags), the
   descriptor is switched to non-blocking mode.
@@ -64,8 +64,9 @@ of this) follows the same rules, kept here in one place:
   wait of ``retry_interval`` without data raises CPython's own
   :exc:`TimeoutError`, and the operation goes on in Python with what is
   left of its budget. Python code is slow right after a wake-up on these
-  machines, and the Python around a ``poll`` cost 5% to 7% of the client
-  CPU of a finite-timeout round trip (docs/performance.md). A kernel
+  machines, and the Python around a ``poll`` cost about 6% of the client
+  CPU of a finite-timeout round trip (in-process, paired; see
+  docs/performance.md). A kernel
   ``ETIMEDOUT`` (which has an ``errno``) is the socket's error and is
   raised as such. That object never closes the descriptor: close()
   detaches it first (a thread waiting in it then fails with ``EBADF``, as

@@ -1,6 +1,6 @@
 """SocketProxy: what a transport lets its users see of its socket.
 
-A transport owns its socket: it switched it to non-blocking mode, it
+A transport owns its socket: it sets the descriptor's mode, it
 decides when it is closed, and its buffering (TLS records, for instance)
 assumes nobody else reads or writes. Handing out the socket itself would
 let callers break all of that by accident. The proxy exposes the

@@ -19,7 +19,8 @@ socket is ready, which is the common case on a busy connection:
   the kernel, and a close() from another thread ends it (see
   :mod:`._ownership`, "Non-blocking calls on a blocking descriptor").
   Every other call passes ``MSG_DONTWAIT``.
-- A receive that waits first with a finite timeout polls and receives in
+- A receive that waits first with a finite timeout of at least
+  ``retry_interval`` (and no ``selector_factory``) polls and receives in
   C, through a second socket object in CPython's timeout mode (see
   "Timed waits in C" in :mod:`._ownership`).
 - ``recv`` returns what ``socket.recv`` returns: no intermediate
@@ -472,7 +473,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         self._send_all_rest(sock.fileno(), view[sent:], timeout)
 
     def send_all_from_iterable(self, iterable_of_data: Iterable[Buffer], timeout: float) -> None:
-        """Send every chunk in order with scatter/gather ``sendmsg``.
+        """Send every chunk in order with scatter/gather writes (``pwritev``/``writev``, or ``sendmsg``).
 
         At most ``IOV_MAX`` buffers per system call; chunks are never joined
         or copied (a chunk sent in part is resumed through a memoryview
