@@ -572,9 +572,9 @@ def median_interval(
     return medians[24], medians[975]
 
 
-def row_slices(row: Row, slices: int) -> int:
-    """The rounds per repetition of ``row``, for ``--slices``."""
-    return max(1, slices // row.slices_divisor)
+def row_slices(slices: int, divisor: int) -> int:
+    """The rounds per repetition of a row whose ``slices_divisor`` is ``divisor``, for ``--slices``."""
+    return max(1, slices // divisor)
 
 
 def run_row(row: Row, timeout: float, repeat: int, tls: TLSSetup, scale: float, slices: int) -> dict[str, list[Sample]]:
@@ -583,17 +583,17 @@ def run_row(row: Row, timeout: float, repeat: int, tls: TLSSetup, scale: float, 
     The samples of one round are the pairs: made within milliseconds of each
     other, they share the machine's mode, and a burst of load from outside
     spoils one pair (which the median then drops), not a whole repetition.
-    The clients of a round run in a random order (seeded by the row).
-    Every repetition makes its clients anew (new connections, new server
-    threads), so that what one connection gets by chance, such as the
-    buffer sizes TCP grows for it, favours no client for a whole row: two
-    identical clients on connections kept for a whole row measured up to
-    1% apart in bulk throughput. The garbage collector is off while the
-    rounds run and collects once per repetition, between rounds: a
-    collection walks every object, which evicts the caches, and the client
-    that ran next would pay for it.
+    The clients of a round run in a random order (seeded by the row and
+    timeout). Every repetition makes its clients anew (new connections, new
+    server threads), so that what one connection gets by chance, such as
+    the buffer sizes TCP grows for it, favours no client for a whole row:
+    two identical clients on connections kept for a whole row measured up
+    to 1% apart in bulk throughput. The garbage collector is off while a
+    repetition's rounds run and collects once before them: a collection
+    walks every object, which we take to evict the caches for the client
+    that runs next, and one before every slice took more than half a run.
     """
-    slices = row_slices(row, slices)
+    slices = row_slices(slices, row.slices_divisor)
     per_slice = max(row.granule, int(row.ops * scale) // slices // row.granule * row.granule)
     warm_up = max(row.granule, per_slice * slices // 10 // row.granule * row.granule)
     samples: dict[str, list[Sample]] = {impl: [] for impl in row.clients}
@@ -687,7 +687,7 @@ def markdown(results: list[dict[str, Any]], checks: list[tuple[str, bool, str]],
     lines = [
         f"Benchmark of {meta['date']} on {meta['machine']}, Python {meta['python']}, "
         f"{meta['repeat']} x {meta['slices']} rounds of interleaved slices (bulk rows "
-        f"{meta['repeat']} x {max(1, meta['slices'] // BULK_SLICES_DIVISOR)}){pinned}; "
+        f"{meta['repeat']} x {row_slices(meta['slices'], BULK_SLICES_DIVISOR)}){pinned}; "
         "ratios are medians of the rounds' paired ratios." + (DEV_MODE_WARNING if meta["dev_mode"] else ""),
         "",
         "| row | operation | timeout | wall ours/plain [quartiles] | CPU ours/plain [quartiles] "
@@ -811,7 +811,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             for label in args.timeouts.split(","):
                 started = time.perf_counter()
-                slices = row_slices(row, args.slices)
+                slices = row_slices(args.slices, row.slices_divisor)
                 samples = run_row(row, timeouts[label], args.repeat, tls, args.scale, args.slices)
                 result = {
                     "row": row.name,

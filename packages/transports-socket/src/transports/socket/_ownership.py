@@ -80,7 +80,15 @@ of this) follows the same rules, kept here in one place:
 
 from __future__ import annotations
 
-__all__ = ["DONTWAIT", "SocketOwner", "check_socket", "close_socket", "closed_error", "shut_down_detached"]
+__all__ = [
+    "DONTWAIT",
+    "SocketOwner",
+    "check_socket",
+    "close_socket",
+    "closed_error",
+    "raise_if_closed",
+    "shut_down_detached",
+]
 
 import contextlib
 import errno
@@ -131,6 +139,20 @@ _SHUTDOWN_WAKES_FAMILIES: Final = frozenset({socket.AF_INET, socket.AF_INET6, so
 def closed_error() -> OSError:
     """The error of an operation on a closed transport: ``OSError(EBADF)``."""
     return OSError(errno.EBADF, "The transport is closed")
+
+
+def raise_if_closed(sock: socket.socket) -> None:
+    """Raise ``OSError(EBADF)`` when ``sock`` is closed.
+
+    For a blocking call that ended with an error or an end of stream: a
+    close() from another thread shuts the socket down, which ends such a
+    call that way, and the caller must see ``EBADF`` instead.
+
+    Raises:
+        OSError: ``EBADF``, when ``sock`` is closed.
+    """
+    if sock.fileno() < 0:
+        raise closed_error() from None
 
 
 def _bound_calls(sock: socket.socket, seconds: float) -> bool:
@@ -436,9 +458,6 @@ class SocketOwner(SelectorBaseTransport):
             sock = self._sock
         except AttributeError:  # the constructor failed before taking the socket
             return
-        timed = self._timed_sock
-        if timed is not None:
-            timed.detach()
         # A close() left for a call that an exception (KeyboardInterrupt)
         # stopped between its registration and its release: no call runs now.
         shell = self._pending_close

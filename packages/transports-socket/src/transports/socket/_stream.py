@@ -72,7 +72,7 @@ from transports.selector import SelectorStreamTransport, WouldBlockOnRead, Would
 from transports.selector._stream import IOV_MAX
 
 from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
-from ._ownership import DONTWAIT, SocketOwner, closed_error
+from ._ownership import DONTWAIT, SocketOwner, raise_if_closed
 
 _RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
 # os.sendfile sends at most this much per call on Linux anyway (0x7ffff000).
@@ -162,12 +162,11 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             except BlockingIOError:  # a send_file() runs, or SO_RCVTIMEO was set through the proxy
                 return self._retry(partial(self.recv_noblock, bufsize), timeout)[0]
             except OSError:
-                if self._sock.fileno() < 0:  # woken by a close() from another thread
-                    raise closed_error() from None
+                raise_if_closed(self._sock)  # woken by a close() from another thread
                 raise
-            if data or self._sock.fileno() >= 0:
-                return data
-            raise closed_error()  # woken by a close() from another thread
+            if not data:
+                raise_if_closed(self._sock)  # woken by a close() from another thread
+            return data
         if not timeout >= 0:
             validate_timeout(timeout)
         waits_first = self._read_waits_first
@@ -180,9 +179,9 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                     data = timed.recv(bufsize, DONTWAIT)  # poll, then recv, in C
                 except TimeoutError as exc:
                     return self._after_timed_wait(exc, partial(self.recv_noblock, bufsize), deadline)
-                if data or self._sock.fileno() >= 0:
-                    return data
-                raise closed_error()  # woken by a close() from another thread
+                if not data:
+                    raise_if_closed(self._sock)  # woken by a close() from another thread
+                return data
             deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
                 return self._sock.recv(bufsize, DONTWAIT)
@@ -235,12 +234,11 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             except BlockingIOError:  # a send_file() runs, or SO_RCVTIMEO was set through the proxy
                 return self._retry(partial(self.recv_noblock_into, buffer), timeout)[0]
             except OSError:
-                if self._sock.fileno() < 0:  # woken by a close() from another thread
-                    raise closed_error() from None
+                raise_if_closed(self._sock)  # woken by a close() from another thread
                 raise
-            if nbytes or self._sock.fileno() >= 0:
-                return nbytes
-            raise closed_error()  # woken by a close() from another thread
+            if not nbytes:
+                raise_if_closed(self._sock)  # woken by a close() from another thread
+            return nbytes
         if not timeout >= 0:
             validate_timeout(timeout)
         waits_first = self._read_waits_first
@@ -254,9 +252,9 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                     nbytes = timed.recv_into(buffer, 0, DONTWAIT)  # poll, then recv, in C
                 except TimeoutError as exc:
                     return self._after_timed_wait(exc, partial(self.recv_noblock_into, buffer), deadline)
-                if nbytes or self._sock.fileno() >= 0:
-                    return nbytes
-                raise closed_error()  # woken by a close() from another thread
+                if not nbytes:
+                    raise_if_closed(self._sock)  # woken by a close() from another thread
+                return nbytes
             deadline = self._wait_readable(self._sock.fileno(), timeout)
             try:
                 return self._sock.recv_into(buffer, 0, DONTWAIT)
@@ -457,8 +455,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         except BufferError as exc:
             raise TypeError(f"send_all() needs a C-contiguous buffer: {exc}") from None
         except OSError:
-            if sock.fileno() < 0:  # woken by a close() from another thread
-                raise closed_error() from None
+            raise_if_closed(sock)  # woken by a close() from another thread
             raise
         if type(data) in BYTE_TYPES:
             if sent == len(data):  # type: ignore[arg-type]
@@ -501,8 +498,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             except BlockingIOError:
                 sent = 0
             except OSError:
-                if sock.fileno() < 0:  # woken by a close() from another thread
-                    raise closed_error() from None
+                raise_if_closed(sock)  # woken by a close() from another thread
                 raise
             if all_sent(buffers, sent):
                 return
@@ -601,8 +597,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         """
         _check_offset_and_count(offset, count)
         deadline = deadline_after(timeout)
-        if self._sock.fileno() < 0:
-            raise closed_error()
+        raise_if_closed(self._sock)
         in_fd = _regular_file_descriptor(file)
         if in_fd is not None and hasattr(os, "sendfile"):
             sent = self._send_file_zero_copy(file, in_fd, offset, count, deadline)
