@@ -7,10 +7,12 @@ import errno
 import hashlib
 import math
 import os
+import socket
 import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 import pytest
@@ -327,15 +329,16 @@ def test_close_from_another_thread_wakes_a_blocked_recv(tls_pair: TLSPair, run_p
     assert time.monotonic() - started < 2.0
 
 
-def test_close_from_another_thread_while_the_peer_answers(tls_pair: TLSPair, run_peer: RunPeer) -> None:
-    # The reader and close() both see the peer's close_notify arrive: close()
-    # must not wait for it (nor run OpenSSL alongside the reader).
+def test_close_from_another_thread_while_a_reader_waits(tls_pair: TLSPair, run_peer: RunPeer) -> None:
+    # OpenSSL must not run for two threads at once: with a reader inside,
+    # close() makes no closing handshake, and the peer sees a ragged end.
     client, server = tls_pair(client_options={"shutdown_timeout": 10.0}, client_retry_interval=30.0)
 
     def server_side() -> bytes:
-        data = server.recv(100, 10.0)  # our close_notify: a clean end
-        server.close()  # answers it
-        return data
+        try:
+            return server.recv(100, 10.0)
+        finally:
+            server.close()
 
     peer = run_peer(server_side)
     blocked = run_peer(lambda: client.recv(100, 20.0))
@@ -343,14 +346,36 @@ def test_close_from_another_thread_while_the_peer_answers(tls_pair: TLSPair, run
     started = time.monotonic()
     client.close()
     assert time.monotonic() - started < 2.0
-    assert peer.result(10.0) == b""
-    # EBADF, or b"" when the reader got the peer's close_notify first.
-    outcome = blocked.exception(10.0)
-    if outcome is None:
-        assert blocked.result() == b""
-    else:
-        assert isinstance(outcome, OSError)
-        assert outcome.errno == errno.EBADF
+    with pytest.raises(ssl.SSLEOFError):
+        peer.result(10.0)
+    with pytest.raises(OSError) as caught:
+        blocked.result(10.0)
+    assert caught.value.errno == errno.EBADF
+    assert time.monotonic() - started < 2.0
+
+
+def test_close_from_another_thread_ends_a_receive_whatever_takes_the_number(
+    tls_pair: TLSPair, run_peer: RunPeer
+) -> None:
+    # close() shuts the socket down, which wakes the reader's poll; the
+    # kernel then looks the number up again, so the number must still be
+    # this connection's even though new sockets are opened at once.
+    for _ in range(10):
+        client, _server = tls_pair(client_retry_interval=math.inf)
+        fd = client.extra(SocketAttribute.socket).fileno()
+        blocked: Future[bytes] = run_peer(partial(client.recv, 100, 60.0))
+        time.sleep(0.05)
+        client.close()
+        taken = [end for _ in range(8) for end in socket.socketpair()]
+        try:
+            with pytest.raises(OSError) as caught:
+                blocked.result(1.0)
+            assert caught.value.errno == errno.EBADF
+        finally:
+            for sock in taken:
+                sock.close()
+        with pytest.raises(OSError):  # the last call out closed the number
+            os.fstat(fd)
 
 
 def test_close_from_another_thread_wakes_a_blocked_send(tls_pair: TLSPair, run_peer: RunPeer) -> None:

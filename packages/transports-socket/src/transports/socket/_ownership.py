@@ -44,11 +44,15 @@ of this) follows the same rules, kept here in one place:
   detach, the woken thread could read the shutdown as an end of stream
   (``b""``) instead of failing; a call woken in the kernel checks the
   descriptor before it reports an end of stream or an error. A call that
-  hands the descriptor number to an ``os`` function (gather writes,
-  ``send_file``) registers first, and the number is closed only when the
-  last such call returns (:meth:`SocketOwner._release_descriptor`). Datagram
-  sockets have no shutdown; a blocked waiter notices the close after at
-  most ``retry_interval`` seconds.
+  uses the descriptor *number* rather than the socket object registers
+  first, and the number is closed only when the last such call returns
+  (:meth:`SocketOwner._holding_descriptor`): an ``os`` function (gather
+  writes, ``send_file``) must not act on another file that took the
+  number, and a wait (``poll``, or a timed wait in C) looks the number up
+  again when the shutdown wakes it, and would otherwise go on waiting on
+  whatever file took the number in the meantime. Datagram sockets have no
+  shutdown; a blocked waiter notices the close after at most
+  ``retry_interval`` seconds.
 
 - **Receiving: try first, or wait first.** See
   :class:`~transports.selector.SelectorBaseTransport`: receives switch
@@ -402,13 +406,25 @@ class SocketOwner(SelectorBaseTransport):
             raise timed_out
         return self._retry(callback, time_left(deadline))[0]
 
+    def _wait(self, fileno: int, want_write: bool, timeout: float) -> None:
+        # poll() looks the number up again after every wake-up: held, it
+        # cannot name another file when close()'s shutdown wakes the wait.
+        self._holding_descriptor(super()._wait, want_write, timeout)
+
+    def _wait_readable(self, fileno: int, timeout: float) -> float:
+        return self._holding_descriptor(super()._wait_readable, timeout)
+
     def _holding_descriptor(self, function: Callable[..., _T_Return], *args: Any) -> _T_Return:
         """Return ``function(fd, *args)``, with the descriptor number ``fd`` held.
 
-        For ``os`` functions, which take the number: a :meth:`close` of
-        another thread meanwhile leaves the number open until ``function``
-        returns (it reads ``-1``, and fails with ``EBADF``, once the close
-        has begun). See :meth:`_release_descriptor`.
+        For every call that uses the number rather than the socket object:
+        ``os`` functions, and waits (``poll``, or a timed wait in C), which
+        look the number up again each time they wake. While one runs, a
+        :meth:`close` of another thread shuts the socket down but leaves the
+        number open, and the call closes it when it returns (see
+        :meth:`_release_descriptor`), so the number cannot name another
+        file meanwhile. Once a close has begun, ``fd`` is ``-1``, on which
+        every such function fails with ``EBADF``.
 
         Raises:
             OSError: whatever ``function`` raises.

@@ -176,7 +176,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             if timed is not None and timeout >= self._retry_interval:
                 deadline = monotonic() + timeout
                 try:
-                    data = timed.recv(bufsize, DONTWAIT)  # poll, then recv, in C
+                    data = self._holding_descriptor(_recv_timed, timed, bufsize)  # poll, then recv, in C
                 except TimeoutError as exc:
                     return self._after_timed_wait(exc, partial(self.recv_noblock, bufsize), deadline)
                 if not data:
@@ -249,7 +249,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             if timed is not None and timeout >= self._retry_interval:
                 deadline = monotonic() + timeout
                 try:
-                    nbytes = timed.recv_into(buffer, 0, DONTWAIT)  # poll, then recv, in C
+                    nbytes = self._holding_descriptor(_recv_into_timed, timed, buffer)  # poll, then recv, in C
                 except TimeoutError as exc:
                     return self._after_timed_wait(exc, partial(self.recv_noblock_into, buffer), deadline)
                 if not nbytes:
@@ -697,6 +697,17 @@ def _write_vector_noblock(fd: int, sock: socket.socket, buffers: Sequence[Buffer
         _pwritev_nowait = False
         return sent
     return sock.sendmsg(buffers, (), DONTWAIT)
+
+
+def _recv_timed(fd: int, timed: socket.socket, bufsize: int) -> bytes:
+    # A timed wait in C, with the descriptor number ``fd`` held; ``timed``
+    # reads the number itself (-1 once a close began: EBADF).
+    return timed.recv(bufsize, DONTWAIT)
+
+
+def _recv_into_timed(fd: int, timed: socket.socket, buffer: Buffer) -> int:
+    # As _recv_timed().
+    return timed.recv_into(buffer, 0, DONTWAIT)
 
 
 def _check_offset_and_count(offset: int, count: int | None) -> None:

@@ -43,8 +43,9 @@ The hot paths
 =============
 
 As in ``SocketStreamTransport``, ``recv``, ``recv_into``, ``send`` and
-``send_all`` call the :class:`ssl.SSLSocket` method first, inline: no
-closure, no clock read, no lock. A failed non-blocking TLS call is
+``send_all`` call the :class:`ssl.SSLSocket` method first, with no
+closure, no clock read and no lock (only the registration that
+"Threads" explains). A failed non-blocking TLS call is
 expensive (CPython builds an :exc:`ssl.SSLWantReadError` with a formatted
 message, several microseconds), so receives adapt between trying first
 and waiting first exactly as the plain socket transport does. ``recv``
@@ -91,12 +92,10 @@ A received close_notify reads as ``b""``; after any end of the stream,
 ``send`` raises :exc:`ConnectionResetError` (OpenSSL itself would still
 encrypt data for a peer that said it is gone).
 
-Closing the socket follows ``close_socket``'s rule (detach, shut down,
-close, so that a thread polling it wakes up) with one step more: between
-the detach and the shutdown, the :class:`ssl.SSLSocket` is closed, which
-drops its OpenSSL object. A woken thread's next call then fails with
-``EBADF``; without it, ``SSL_read`` would still read the old descriptor
-number, which may belong to another file by then.
+Closing the socket: a shutdown first (that of the plain socket, which
+wakes a thread polling it), then closing the :class:`ssl.SSLSocket`, which
+drops its OpenSSL object and closes the descriptor, once no call of
+another thread is inside the transport (see "Threads").
 
 Why no ``send_eof``
 ===================
@@ -119,14 +118,19 @@ overhead together).
 
 :meth:`~SSLStreamTransport.close` from another thread is the case that
 matters: "close to stop a blocked reader" is what ``retry_interval`` is
-for. Waiting for the peer's close_notify there would run ``SSL_shutdown``
-alongside the reader's ``SSL_read`` once the answer wakes both; finishing
-a write there would run alongside the writer's ``SSL_write``. So the
-blocking paths raise a flag while they wait (two attribute stores, no
-lock), and ``close`` adapts: with a receiver waiting, it sends the
-close_notify without waiting for the answer; with a sender waiting, it
-skips the closing handshake. Then it shuts the socket down, which wakes
-the waiting thread, whose next call fails with ``EBADF``.
+for. Two threads inside OpenSSL on one connection corrupt its memory: a
+closing handshake (``SSL_shutdown``) alongside a reader's ``SSL_read``
+crashed the interpreter within a few dozen tries, and so would freeing
+the OpenSSL object under a running call. So every public call registers
+itself for its whole length, not only while it waits (a deque append and
+pop), and ``close`` makes the closing handshake only when
+no call is registered. Otherwise it shuts the socket down, which ends
+every call inside with ``EBADF``, and the last call to leave closes the
+socket. The descriptor number therefore stays this connection's as long
+as any call may use it: a wait woken by the shutdown never finds another
+file under that number. The handshake that cannot be made is the price:
+the peer sees the end without a close_notify. Who checks what, in which
+order, is written at ``SSLStreamTransport.__guarded``.
 """
 
 from __future__ import annotations
@@ -158,7 +162,7 @@ from transports.abc._tls import tls_attributes, tls_options
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 
 from ._attributes import socket_attributes
-from ._ownership import SocketOwner, close_socket
+from ._ownership import SocketOwner, closed_error
 from ._proxy import SocketProxy
 
 # The most plaintext one recv() asks OpenSSL for. SSL_read returns one record
@@ -242,11 +246,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     __slots__ = (
         "__closing",
         "__peer_closed",
-        "__receiving",
-        "__sending",
-        "__session",
-        "__session_reused",
         "__shutdown_timeout",
+        "__sslobj",
         "__sslsock",
         "__standard_compatible",
         "__unfinished",
@@ -260,13 +261,15 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     __sslsock: ssl.SSLSocket
     __unfinished: Buffer | None
     __peer_closed: bool
-    __receiving: bool
-    __sending: bool
     __closing: bool
     __standard_compatible: bool
     __shutdown_timeout: float
-    __session: ssl.SSLSession | None
-    __session_reused: bool
+    # The connection's OpenSSL object (CPython's ``SSLSocket._sslobj``), kept
+    # so that ``session`` and ``session_reused`` still answer after close(),
+    # which drops it from the SSLSocket. Reading a session leaks native
+    # memory in CPython 3.11 to 3.13 (about 5 KiB a read): close() must not
+    # read one on the caller's behalf, so it is read only when asked for.
+    __sslobj: Any
 
     def __init__(
         self,
@@ -285,10 +288,6 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         self.__closing = False
         self.__unfinished = None
         self.__peer_closed = False
-        self.__receiving = False
-        self.__sending = False
-        self.__session = None
-        self.__session_reused = False
         try:
             # Checks the socket, switches it to non-blocking mode, sets up the
             # waits; the socket attributes are made again for the SSLSocket.
@@ -308,6 +307,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
                 session=session,
             )
             self._sock = self.__sslsock = sslsock
+            self.__sslobj = getattr(sslsock, "_sslobj", None)
             self._proxy = proxy = SocketProxy(sslsock)
             self._extra = MappingProxyType(
                 {**socket_attributes(sslsock, proxy), **tls_attributes(_opener(sslsock), self.__standard_compatible)}
@@ -347,6 +347,40 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         except OSError:
             pass  # the reason the constructor failed matters more
 
+    def __guarded(self, operation: Callable[..., _T], *args: Any) -> _T:
+        """Run ``operation(*args)``, one public call, in step with :meth:`close`.
+
+        The rule that keeps two threads out of OpenSSL's hands at once when
+        one of them closes: every call registers in ``_descriptor_users``
+        and then checks ``__closing``; :meth:`close` sets ``__closing`` and
+        then checks the registrations. Whatever the interleaving, either the
+        call sees the close (and fails with ``EBADF`` before touching
+        OpenSSL), or the close sees the call (and makes no closing
+        handshake). The socket is closed by whoever leaves last, so the
+        descriptor number stays this connection's while a call may use it.
+
+        A call that a close overlapped ends with ``EBADF``: its error, end
+        of stream or empty result came from the shutdown, not from the
+        peer. Data it received is returned.
+        """
+        users = self._descriptor_users
+        users.append(None)
+        try:
+            if self.__closing:
+                raise closed_error()
+            result = operation(*args)
+        except OSError:  # ssl.SSLError and TimeoutError included
+            if self.__closing:
+                raise closed_error() from None
+            raise
+        finally:
+            users.pop()
+            if self._pending_close is not None:
+                self._release_descriptor()
+        if not result and result is not None and self.__closing:
+            raise closed_error()
+        return result
+
     # -------------------------------------------------------- properties
 
     @property
@@ -355,18 +389,23 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
 
         Still available after :meth:`close`. With TLS 1.3 the server sends
         the session tickets after the handshake, so a client has a resumable
-        session only once it has received some data.
+        session only once it has received some data. Read it from the
+        thread that uses the transport: OpenSSL may replace it while another
+        thread receives. (In CPython 3.11 to 3.13, each read of a session
+        leaks a few KiB of native memory; the transport itself never reads
+        it.)
         """
-        if self.__sslsock.fileno() < 0:
-            return self.__session
-        return self.__sslsock.session
+        sslobj = self.__sslobj
+        if sslobj is None:  # an SSLSocket without the usual OpenSSL object
+            return self.__sslsock.session
+        session: ssl.SSLSession | None = sslobj.session
+        return session
 
     @property
     def session_reused(self) -> bool:
         """Whether the handshake resumed an earlier session (also after :meth:`close`)."""
-        if self.__sslsock.fileno() < 0:
-            return self.__session_reused
-        return bool(self.__sslsock.session_reused)
+        sslobj = self.__sslobj
+        return bool(self.__sslsock.session_reused if sslobj is None else sslobj.session_reused)
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
@@ -390,11 +429,12 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         swallowed. The socket is shut down and closed in every case, which
         wakes a thread blocked on it.
 
-        ``close()`` never runs OpenSSL alongside a thread that waits in this
-        transport: if one waits to receive, the close_notify is sent but the
-        peer's answer is not waited for (that thread may read it); if one
-        waits to send (its records would come before a close_notify), there
-        is no closing handshake at all.
+        If another thread is inside a call of this transport (blocked or
+        not), there is no closing handshake: OpenSSL must not run for two
+        threads on one connection. ``close()`` then only shuts the socket
+        down, which ends that call with ``OSError(EBADF)``, and the last
+        call to leave closes the descriptor. The peer sees the connection
+        end without a close_notify.
 
         Raises:
             OSError: the system refused to close the descriptor (never for a
@@ -402,53 +442,50 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         """
         if self.__closing:
             return
-        self.__closing = True
+        self.__closing = True  # first: see __guarded
         sslsock = self.__sslsock
         if sslsock.fileno() < 0:
             return
         try:
-            self.__session = sslsock.session
-            self.__session_reused = bool(sslsock.session_reused)
-            if self.__standard_compatible and not self.__sending:
+            if self.__standard_compatible and not self._descriptor_users:
                 try:
-                    self.__closing_handshake(self.__shutdown_timeout, wait_for_answer=not self.__receiving)
+                    self.__closing_handshake(self.__shutdown_timeout)
                 except (OSError, ValueError):  # ssl.SSLError and TimeoutError included
                     pass
         finally:
             self.__release_socket(sslsock)
 
-    def __closing_handshake(self, timeout: float, *, wait_for_answer: bool) -> None:
+    def __closing_handshake(self, timeout: float) -> None:
         deadline = deadline_after(timeout)
         unfinished = self.__unfinished
         if unfinished is not None and not self.__peer_closed:
-            self._retry(partial(self.send_noblock, unfinished), timeout)
-        self._retry(partial(self.__unwrap_noblock, wait_for_answer), time_left(deadline))
+            self._retry(partial(self.__send_noblock, unfinished), timeout)
+        self._retry(self.__unwrap_noblock, time_left(deadline))
 
-    def __unwrap_noblock(self, wait_for_answer: bool) -> None:
+    def __unwrap_noblock(self) -> None:
         sslsock = self.__sslsock
         try:
             sslsock.unwrap()
         except SSLWantReadError:
-            # Our close_notify is out (OpenSSL only reads once it is sent).
-            if wait_for_answer:
-                raise WouldBlockOnRead(sslsock.fileno()) from None
+            raise WouldBlockOnRead(sslsock.fileno()) from None
         except SSLWantWriteError:
             raise WouldBlockOnWrite(sslsock.fileno()) from None
 
-    @staticmethod
-    def __release_socket(sslsock: ssl.SSLSocket) -> None:
-        """Close ``sslsock``: detach, drop the OpenSSL object, shut down, close."""
-        if sslsock.fileno() < 0:
-            return
-        family, sock_type, proto = sslsock.family, sslsock.type, sslsock.proto
-        fd = sslsock.detach()
-        if fd < 0:  # another thread's close() got there first
-            return
-        shell = socket.socket(family, sock_type, proto, fileno=fd)
+    def __release_socket(self, sslsock: ssl.SSLSocket) -> None:
+        """Shut ``sslsock`` down, and close it once no call uses it.
+
+        The shutdown wakes every call blocked on the socket. It is the plain
+        socket's, not :meth:`ssl.SSLSocket.shutdown`, which would drop the
+        OpenSSL object from under a call still running. Closing the
+        SSLSocket drops that object and closes the descriptor; a call still
+        running does it when it leaves (see :meth:`__guarded`).
+        """
         try:
-            sslsock.close()  # its descriptor is -1: this only drops the OpenSSL object
-        finally:
-            close_socket(shell)
+            socket.socket.shutdown(sslsock, socket.SHUT_RDWR)
+        except OSError:  # not connected any more, reset, or already closed
+            pass
+        self._pending_close = sslsock
+        self._release_descriptor(raise_errors=True)
 
     def is_closed(self) -> bool:
         """Return :data:`True` once :meth:`close` has been called."""
@@ -504,6 +541,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             The bytes read; ``b""`` for a positive ``bufsize`` means EOF: a
             close_notify, or with ``standard_compatible=False`` any EOF.
         """
+        return self.__guarded(self.__recv, bufsize, timeout)
+
+    def __recv(self, bufsize: int, timeout: float) -> bytes:
         if not timeout >= 0:
             validate_timeout(timeout)
         if bufsize > _RECV_LIMIT:
@@ -513,22 +553,18 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         if waits_first > 0 and timeout and bufsize > 0:
             self._read_waits_first = waits_first - 1
             if not sslsock.pending():
-                self.__receiving = True
+                deadline = self._wait_readable(self._sock.fileno(), timeout)
                 try:
-                    deadline = self._wait_readable(self._sock.fileno(), timeout)
-                    try:
-                        data = sslsock.recv(bufsize)
-                    except _WANT as exc:
-                        want_write = type(exc) is SSLWantWriteError
-                        return self._after_would_block(
-                            self._sock.fileno(), partial(self.recv_noblock, bufsize), want_write, time_left(deadline)
-                        )[0]
-                    except SSLError as exc:
-                        if self.__end_of_stream(exc):
-                            return b""
-                        raise
-                finally:
-                    self.__receiving = False
+                    data = sslsock.recv(bufsize)
+                except _WANT as exc:
+                    want_write = type(exc) is SSLWantWriteError
+                    return self._after_would_block(
+                        self._sock.fileno(), partial(self.__recv_noblock, bufsize), want_write, time_left(deadline)
+                    )[0]
+                except SSLError as exc:
+                    if self.__end_of_stream(exc):
+                        return b""
+                    raise
                 if not data:
                     self.__peer_closed = True
                 return data
@@ -548,7 +584,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             if not waits_first:
                 self._read_probe_found_data()
             return data
-        return self.__receive_after_would_block(partial(self.recv_noblock, bufsize), want_write, timeout)
+        return self.__receive_after_would_block(partial(self.__recv_noblock, bufsize), want_write, timeout)
 
     def recv_noblock(self, bufsize: int) -> bytes:
         """Read up to ``bufsize`` bytes of plaintext without blocking.
@@ -565,6 +601,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         Returns:
             The bytes read; ``b""`` for a positive ``bufsize`` means EOF.
         """
+        return self.__guarded(self.__recv_noblock, bufsize)
+
+    def __recv_noblock(self, bufsize: int) -> bytes:
         if bufsize > _RECV_LIMIT:
             bufsize = _RECV_LIMIT
         sslsock = self.__sslsock
@@ -599,6 +638,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             The number of bytes written; ``0`` for a non-empty buffer means
             EOF (see :meth:`recv`).
         """
+        return self.__guarded(self.__recv_into, buffer, timeout)
+
+    def __recv_into(self, buffer: Buffer, timeout: float) -> int:
         if not timeout >= 0:
             validate_timeout(timeout)
         sslsock = self.__sslsock
@@ -607,25 +649,21 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             self._read_waits_first = waits_first - 1
             # (An empty buffer never waits: it reads nothing, at once.)
             if not sslsock.pending() and memoryview(buffer).nbytes:
-                self.__receiving = True
+                deadline = self._wait_readable(self._sock.fileno(), timeout)
                 try:
-                    deadline = self._wait_readable(self._sock.fileno(), timeout)
-                    try:
-                        nbytes = sslsock.recv_into(buffer)
-                    except _WANT as exc:
-                        want_write = type(exc) is SSLWantWriteError
-                        return self._after_would_block(
-                            self._sock.fileno(),
-                            partial(self.recv_noblock_into, buffer),
-                            want_write,
-                            time_left(deadline),
-                        )[0]
-                    except SSLError as exc:
-                        if self.__end_of_stream(exc):
-                            return 0
-                        raise
-                finally:
-                    self.__receiving = False
+                    nbytes = sslsock.recv_into(buffer)
+                except _WANT as exc:
+                    want_write = type(exc) is SSLWantWriteError
+                    return self._after_would_block(
+                        self._sock.fileno(),
+                        partial(self.__recv_noblock_into, buffer),
+                        want_write,
+                        time_left(deadline),
+                    )[0]
+                except SSLError as exc:
+                    if self.__end_of_stream(exc):
+                        return 0
+                    raise
                 if not nbytes:
                     self.__peer_closed = True
                 return nbytes
@@ -645,17 +683,13 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             if not waits_first:
                 self._read_probe_found_data()
             return nbytes
-        return self.__receive_after_would_block(partial(self.recv_noblock_into, buffer), want_write, timeout)
+        return self.__receive_after_would_block(partial(self.__recv_noblock_into, buffer), want_write, timeout)
 
     def __receive_after_would_block(self, callback: Callable[[], _T], want_write: bool, timeout: float) -> _T:
         # The slow path of recv() and recv_into(): their first try would block.
         if not want_write:
             self._read_would_block()
-        self.__receiving = True
-        try:
-            return self._after_would_block(self._sock.fileno(), callback, want_write, timeout)[0]
-        finally:
-            self.__receiving = False
+        return self._after_would_block(self._sock.fileno(), callback, want_write, timeout)[0]
 
     def recv_noblock_into(self, buffer: Buffer) -> int:
         """Read plaintext into ``buffer`` without blocking.
@@ -672,6 +706,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         Returns:
             The number of bytes written; ``0`` for a non-empty buffer means EOF.
         """
+        return self.__guarded(self.__recv_noblock_into, buffer)
+
+    def __recv_noblock_into(self, buffer: Buffer) -> int:
         sslsock = self.__sslsock
         try:
             nbytes = sslsock.recv_into(buffer)
@@ -707,12 +744,15 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         Returns:
             The number of bytes sent: ``len(data)`` in bytes.
         """
+        return self.__guarded(self.__send_noblock, data)
+
+    def __send_noblock(self, data: Buffer) -> int:
         if self.__peer_closed:
             raise _peer_closed_error()
         unfinished = self.__unfinished
         if unfinished is not None and unfinished is not data:
             # A write given up earlier goes first (see the module documentation).
-            self.send_noblock(unfinished)
+            self.__send_noblock(unfinished)
         sslsock = self.__sslsock
         try:
             sent = sslsock.send(data)
@@ -735,11 +775,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         unfinished = self.__unfinished
         if unfinished is None:
             return timeout
-        self.__sending = True
-        try:
-            return self._retry(partial(self.send_noblock, unfinished), timeout)[1]
-        finally:
-            self.__sending = False
+        return self._retry(partial(self.__send_noblock, unfinished), timeout)[1]
 
     def __finish_write(self, chunk: Buffer, want_write: bool, timeout: float) -> int:
         """Retry the write of ``chunk`` that OpenSSL has started, until it is done.
@@ -749,17 +785,14 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         :meth:`close` to finish.
         """
         self.__unfinished = chunk
-        self.__sending = True
         try:
-            return self._after_would_block(self._sock.fileno(), partial(self.send_noblock, chunk), want_write, timeout)[
-                0
-            ]
+            return self._after_would_block(
+                self._sock.fileno(), partial(self.__send_noblock, chunk), want_write, timeout
+            )[0]
         except BaseException:
             if self.__unfinished is chunk:
                 self.__unfinished = bytes(chunk)  # the caller gets its buffer back
             raise
-        finally:
-            self.__sending = False
 
     def send(self, data: Buffer, timeout: float) -> int:
         """Encrypt and send the first bytes of ``data``, at most 64 KiB.
@@ -779,6 +812,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         Returns:
             The number of bytes of ``data`` sent.
         """
+        return self.__guarded(self.__send, data, timeout)
+
+    def __send(self, data: Buffer, timeout: float) -> int:
         if not timeout >= 0:
             validate_timeout(timeout)
         if self.__unfinished is not None or self.__peer_closed:
@@ -814,6 +850,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             ssl.SSLError: the TLS connection failed.
             OSError: ``EBADF`` once closed; any other socket error.
         """
+        return self.__guarded(self.__send_all, data, timeout)
+
+    def __send_all(self, data: Buffer, timeout: float) -> None:
         if not timeout >= 0:
             validate_timeout(timeout)
         if self.__unfinished is not None or self.__peer_closed:
