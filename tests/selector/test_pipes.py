@@ -217,7 +217,7 @@ def test_resource_warning_when_collected_open() -> None:
     r, w = os.pipe()
     reader = PipeReadTransport(r, 1.0)
     os.close(w)
-    with pytest.warns(ResourceWarning, match="unclosed transport"):
+    with pytest.warns(ResourceWarning, match=rf"unclosed transport <PipeReadTransport fd={r}>"):
         del reader
         gc.collect()
     with pytest.raises(OSError) as exc_info:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BYTE_TYPES", "all_sent", "byte_buffers", "byte_view"]
+__all__ = ["BYTE_TYPES", "all_sent", "buffer_type_error", "byte_buffers", "byte_view", "writable_nbytes"]
 
 from typing import Final
 
@@ -51,6 +51,35 @@ def byte_view(data: Buffer) -> memoryview:
     if view.itemsize != 1 or view.ndim != 1:
         view = view.cast("B")
     return view
+
+
+def buffer_type_error(exc: BufferError) -> TypeError:
+    """The :exc:`TypeError` to raise for a buffer that a system call refused.
+
+    ``os`` and ``socket`` functions raise :exc:`BufferError` for a buffer
+    that is not C-contiguous (or, to read into, not writable), where the
+    transports document a :exc:`TypeError`, as for any other unusable
+    argument: every transport catches the former and raises this instead.
+    Private to the family.
+    """
+    return TypeError(f"A C-contiguous buffer is required (writable, to receive into): {exc}")
+
+
+def writable_nbytes(buffer: Buffer) -> int:
+    """Return the size in bytes of ``buffer``, a receive's destination, checked first.
+
+    For receives that wait before their first read: the read would refuse
+    a read-only or non-contiguous buffer, but only after the wait. Private
+    to the family.
+
+    Raises:
+        TypeError: ``buffer`` is not a buffer, is read-only, or is not
+            C-contiguous.
+    """
+    view = memoryview(buffer)
+    if view.readonly or not view.c_contiguous:
+        raise TypeError(f"A writable C-contiguous buffer is required, not this {type(buffer).__name__}")
+    return view.nbytes
 
 
 def byte_buffers(buffers: list[Buffer]) -> list[bytes | bytearray | memoryview]:

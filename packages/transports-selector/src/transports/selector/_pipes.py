@@ -29,7 +29,7 @@ from typing import Any
 from typing_extensions import Buffer
 
 from transports.abc import TypedAttributeLookupError, TypedAttributeSet, time_left, typed_attribute, validate_timeout
-from transports.abc._buffers import BYTE_TYPES, byte_view
+from transports.abc._buffers import BYTE_TYPES, buffer_type_error, byte_view, writable_nbytes
 from transports.abc._exceptions import closed_error
 from transports.abc._validation import check_bufsize
 
@@ -127,8 +127,9 @@ class _PipeEnd(SelectorBaseTransport):
     def __del__(self, *, _warn: Callable[..., None] = warnings.warn, _close: Callable[[int], None] = os.close) -> None:
         fd = getattr(self, "_fd", -1)
         if fd >= 0:
+            message = f"unclosed transport {self!r}"  # names the descriptor: before it is -1
             self._fd = -1
-            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            _warn(message, ResourceWarning, source=self)
             try:
                 _close(fd)
             except OSError:
@@ -217,7 +218,8 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
         if not timeout >= 0:
             validate_timeout(timeout)
         waits_first = self._read_waits_first
-        if waits_first > 0 and timeout:
+        # (An empty buffer never waits: it reads nothing, at once.)
+        if waits_first > 0 and timeout and writable_nbytes(buffer):
             self._read_waits_first = waits_first - 1
             deadline = self._wait_readable(self._fd, timeout)
             try:
@@ -231,6 +233,8 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
         except BlockingIOError:
             self._read_would_block()
             return self._after_would_block(fd, partial(self.recv_noblock_into, buffer), False, timeout)[0]
+        except BufferError as exc:
+            raise buffer_type_error(exc) from None
         if not waits_first:
             self._read_probe_found_data()
         return result
@@ -273,6 +277,8 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
             return os.readv(fd, [buffer])
         except BlockingIOError:
             raise WouldBlockOnRead(fd) from None
+        except BufferError as exc:
+            raise buffer_type_error(exc) from None
 
 
 class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):
@@ -325,6 +331,8 @@ class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):
             return os.write(fd, data)
         except BlockingIOError:
             pass
+        except BufferError as exc:
+            raise buffer_type_error(exc) from None
         return self._after_would_block(fd, partial(self.send_noblock, data), True, timeout)[0]
 
     def send_all(self, data: Buffer, timeout: float) -> None:
@@ -348,7 +356,7 @@ class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):
         except BlockingIOError:
             sent = 0
         except BufferError as exc:
-            raise TypeError(f"send_all() needs a C-contiguous buffer: {exc}") from None
+            raise buffer_type_error(exc) from None
         if type(data) in BYTE_TYPES and sent == len(data):  # type: ignore[arg-type]  # bytes or bytearray
             return
         view = byte_view(data)
@@ -373,6 +381,8 @@ class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):
             return os.write(fd, data)
         except BlockingIOError:
             raise WouldBlockOnWrite(fd) from None
+        except BufferError as exc:
+            raise buffer_type_error(exc) from None
 
     def send_all_from_iterable(self, iterable_of_data: Iterable[Buffer], timeout: float) -> None:
         """Write every chunk in order with ``writev``: no joining, no copies.

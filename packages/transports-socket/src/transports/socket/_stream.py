@@ -66,7 +66,7 @@ from typing import IO, Any, Final, final
 from typing_extensions import Buffer
 
 from transports.abc import UnsupportedOperation, deadline_after, time_left, validate_timeout
-from transports.abc._buffers import BYTE_TYPES, all_sent
+from transports.abc._buffers import BYTE_TYPES, all_sent, buffer_type_error, writable_nbytes
 from transports.abc._validation import check_ancillary_bufsize, check_bufsize
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 from transports.selector._stream import IOV_MAX
@@ -243,7 +243,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             validate_timeout(timeout)
         waits_first = self._read_waits_first
         # (An empty buffer never waits: it reads nothing, at once.)
-        if waits_first > 0 and timeout and memoryview(buffer).nbytes:
+        if waits_first > 0 and timeout and writable_nbytes(buffer):
             self._read_waits_first = waits_first - 1
             timed = self._timed_sock
             if timed is not None and timeout >= self._retry_interval:
@@ -402,6 +402,8 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             return self._sock.send(data, DONTWAIT)
         except BlockingIOError:
             pass
+        except BufferError as exc:
+            raise buffer_type_error(exc) from None
         return self._after_would_block(self._sock.fileno(), partial(self.send_noblock, data), True, timeout)[0]
 
     def send_noblock(self, data: Buffer) -> int:
@@ -421,6 +423,8 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             return sock.send(data, DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
+        except BufferError as exc:
+            raise buffer_type_error(exc) from None
 
     def send_all(self, data: Buffer, timeout: float) -> None:
         """Send all of ``data`` within one budget of ``timeout`` seconds.
@@ -453,7 +457,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         except BlockingIOError:
             sent = 0
         except BufferError as exc:
-            raise TypeError(f"send_all() needs a C-contiguous buffer: {exc}") from None
+            raise buffer_type_error(exc) from None
         except OSError:
             raise_if_closed(sock)  # woken by a close() from another thread
             raise
@@ -497,6 +501,8 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                     sent = self._holding_descriptor(_write_vector_noblock, sock, buffers)
             except BlockingIOError:
                 sent = 0
+            except BufferError as exc:  # the writes check every buffer before they send any
+                raise buffer_type_error(exc) from None
             except OSError:
                 raise_if_closed(sock)  # woken by a close() from another thread
                 raise

@@ -157,7 +157,7 @@ from transports.abc import (
     timeout_error,
     validate_timeout,
 )
-from transports.abc._buffers import BYTE_TYPES, byte_view
+from transports.abc._buffers import BYTE_TYPES, byte_view, writable_nbytes
 from transports.abc._tls import tls_attributes, tls_options
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 
@@ -648,7 +648,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         if waits_first > 0 and timeout:
             self._read_waits_first = waits_first - 1
             # (An empty buffer never waits: it reads nothing, at once.)
-            if not sslsock.pending() and memoryview(buffer).nbytes:
+            if not sslsock.pending() and writable_nbytes(buffer):
                 deadline = self._wait_readable(self._sock.fileno(), timeout)
                 try:
                     nbytes = sslsock.recv_into(buffer)
