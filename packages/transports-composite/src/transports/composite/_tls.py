@@ -64,9 +64,10 @@ Data is never lost
   ``send`` or ``send_all`` returns only once the records of its data have
   all been handed to the wrapped transport.
 - Plaintext that OpenSSL returned is returned to the caller, always: once
-  :meth:`ssl.SSLObject.read` succeeded, nothing that follows in the same
-  call may raise (see below). OpenSSL does not give plaintext twice, so an
-  error raised at that point would lose it.
+  :meth:`ssl.SSLObject.read` returned some, nothing that follows in the
+  same call may raise (see below), not even a close() from another thread.
+  OpenSSL does not give plaintext twice, so an error raised at that point
+  would lose it.
 
 Receiving never waits for sending
 =================================
@@ -114,7 +115,8 @@ no receiver is active, and otherwise waits on a condition the receiver
 signals after each read, and whenever it leaves records for the sender to
 send; every 0.1 s it checks whether the receiver has left, to read in its
 place. Blocking waits for a lock are bounded by the budget of the call.
-:meth:`~TLSStreamTransport.close` waits for no lock at all (see below).
+:meth:`~TLSStreamTransport.close` waits for no lock at all (see "Closing from
+another thread").
 
 Closing
 =======
@@ -123,16 +125,13 @@ With ``standard_compatible=True`` (the default), :meth:`~TLSStreamTransport.clos
 performs the closing handshake: it sends a close_notify alert and waits for
 the peer's, at most ``shutdown_timeout`` seconds. The wait is bounded
 because many TLS 1.3 peers never answer, and it ends early when the wrapped
-transport reports EOF or the peer sends something else. Every error during
+transport reports EOF or the peer sends something else. Application data
+that arrived but was not read yet (the rest of a record a ``recv`` read in
+part, records a receiving thread took in) makes OpenSSL fail the handshake
+at once, since it will not read past it; the close_notify it queued is sent
+all the same, so the peer still sees a clean close. Every error during
 that handshake is swallowed: the peer may already be gone, and closing must
 not fail because of it. The wrapped transport is closed in every case.
-
-``close`` never waits for another thread. If one is receiving, the wait
-for the peer's close_notify is skipped (that thread will read it). If one
-is sending, possibly for ever (``timeout=math.inf`` towards a peer that
-does not read), no close_notify could go out before its records: the
-closing handshake is skipped, and closing the wrapped transport makes that
-send fail.
 
 Conversely, a peer that closes its side of the wrapped transport without a
 close_notify (a "ragged EOF", which a truncation attack looks like) makes
@@ -145,6 +144,28 @@ EOF reads as ``b""``, as many HTTP-era peers expect.
 
 A received close_notify reads as ``b""`` from then on, and ``send`` raises
 :exc:`ConnectionResetError`: the peer closed the TLS connection.
+
+Closing from another thread
+===========================
+
+``close`` never waits for another thread. If one is receiving, the wait
+for the peer's close_notify is skipped. If one is sending, possibly for
+ever (``timeout=math.inf`` towards a peer that does not read), no
+close_notify could go out before its records: the closing handshake is
+skipped, and closing the wrapped transport makes that send fail.
+
+Either way the other thread's call ends with ``OSError(EBADF)``, as a call
+of any other transport of the project does when another thread closes it.
+What the close did to it varies: the closed wrapped transport fails (or,
+shut down, reports an EOF the peer never sent), or OpenSSL, which has
+queued our close_notify, refuses the application data that keeps coming
+and fails the connection. Left as they are, those would read as a broken
+peer: an :exc:`ssl.SSLEOFError` that looks like a truncation attack, a
+``b""`` for a stream the peer did not end. So every step of a call runs in
+``__drive``, and there an :exc:`OSError` raised once the transport is
+closed becomes EBADF, whatever it was. Plaintext OpenSSL had already
+returned is still returned (a ``recv`` that got data just before the close
+returns it, and the next call raises EBADF): see "Data is never lost".
 
 Why no ``send_eof``
 ===================
@@ -184,6 +205,10 @@ Failure modes this module defends against
 - a ``close`` from another thread while a send is stuck: it returns
   without waiting for that send, which fails once the wrapped transport
   is closed;
+- a ``close`` from another thread while a receive or a send runs: that
+  call raises ``OSError(EBADF)``, never a TLS error or a false EOF;
+- unread application data when ``close`` runs: the close_notify still
+  goes out;
 - a wrapped transport returning impossible counts: :exc:`RuntimeError`.
 """
 
@@ -225,10 +250,15 @@ _RECV_CHUNK: Final = 256 * 1024
 # How often a sender waiting for a receiving thread's reads checks whether
 # that thread is gone (then it reads itself).
 _RECEIVER_POLL_INTERVAL: Final = 0.1
+_CLOSED_DURING_CALL: Final = "The TLS transport was closed during the call"
 
 
 def _peer_closed_error() -> ConnectionResetError:
     return ConnectionResetError(errno.ECONNRESET, "The peer closed the TLS connection (close_notify received)")
+
+
+def _write_nothing() -> None:
+    """The OpenSSL operation of a step that only sends what is already queued."""
 
 
 def _acquire(lock: threading.Lock, deadline: float) -> None:
@@ -350,7 +380,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
         session: ssl.SSLSession | None = None,
     ) -> None:
         self.__transport = transport
-        self.__closed = True  # until the handshake is done
+        self.__closed = True  # until the handshake starts, and again if anything fails
         try:
             if not isinstance(transport, StreamTransport):
                 raise TypeError(f"Expected a StreamTransport, got {type(transport).__qualname__}")
@@ -377,15 +407,18 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
                 server_hostname=server_hostname,
                 session=session,
             )
+            # Open while the handshake runs: its failures are its own, and
+            # __drive turns those of a closed transport into EBADF.
+            self.__closed = False
             self.__handshake(deadline_after(handshake_timeout))
         except BaseException:
+            self.__closed = True
             if isinstance(transport, BaseTransport):
                 try:
                     transport.close()
                 except Exception:
                     pass  # the reason the constructor failed matters more
             raise
-        self.__closed = False
 
     def __handshake(self, deadline: float) -> None:
         try:
@@ -443,10 +476,11 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
         TLS error) is swallowed. Other threads are never waited for: if one
         is receiving, the wait for the peer's close_notify is skipped; if
         one is sending (perhaps stuck on a peer that does not read), the
-        whole closing handshake is skipped, and closing the wrapped
-        transport makes that send fail (as soon as the wrapped transport
-        notices it was closed). The wrapped transport is closed in every
-        case. Idempotent.
+        whole closing handshake is skipped. Such a call of another thread
+        ends with ``OSError(EBADF)`` (as soon as the wrapped transport
+        notices it was closed, or OpenSSL refuses to go on), never with a
+        TLS error or an EOF; data it had already received is returned. The
+        wrapped transport is closed in every case. Idempotent.
 
         Raises:
             Exception: whatever the wrapped transport's ``close()`` raises.
@@ -477,13 +511,20 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
                 try:
                     self.__ssl_object.unwrap()
                 except ssl.SSLWantReadError:
-                    answered = False
+                    wait = True
+                except ssl.SSLError:
+                    # Application data not read yet (taken in by a receiving
+                    # thread, or the rest of a record a recv() read in part)
+                    # follows our close_notify: OpenSSL refuses to read past
+                    # it and the connection is dead, but the close_notify is
+                    # queued all the same, and the peer should get it.
+                    wait = False
                 else:
-                    answered = True  # the peer's close_notify had already arrived
+                    wait = False  # the peer's close_notify had already arrived
             self.__flush_owned(deadline)
         finally:
             self.__send_lock.release()
-        if answered or self.__transport_eof:
+        if not wait or self.__transport_eof:
             return  # answered already, or it never will be
         if not self.__recv_lock.acquire(blocking=False):
             return  # a receiving thread will see the peer's answer
@@ -534,7 +575,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
             ssl.SSLError: the TLS connection failed (a corrupt record, an
                 alert from the peer).
             OSError: the wrapped transport failed, or the transport is
-                closed (:data:`errno.EBADF`).
+                closed, before or during the call (:data:`errno.EBADF`).
 
         Returns:
             The bytes read; ``b""`` for a positive ``bufsize`` means EOF: a
@@ -576,7 +617,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
                 close_notify and ``standard_compatible`` is :data:`True`.
             ssl.SSLError: the TLS connection failed.
             OSError: the wrapped transport failed, or the transport is
-                closed (:data:`errno.EBADF`).
+                closed, before or during the call (:data:`errno.EBADF`).
 
         Returns:
             The number of bytes written; ``0`` for a non-empty buffer means
@@ -664,7 +705,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
             ConnectionResetError: the peer sent a close_notify.
             ssl.SSLError: the TLS connection failed.
             OSError: the wrapped transport failed, or the transport is
-                closed (:data:`errno.EBADF`).
+                closed, before or during the call (:data:`errno.EBADF`).
 
         Returns:
             The number of bytes of ``data`` sent.
@@ -675,7 +716,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
             _acquire(self.__send_lock, deadline)
             try:
                 self.__check_writable()
-                self.__flush_owned(deadline)
+                self.__send_tail(deadline)
                 chunk = view[:_SEND_LIMIT]
                 sent = self.__write_all(chunk, deadline) if chunk else 0
             finally:
@@ -703,7 +744,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
             ConnectionResetError: the peer sent a close_notify.
             ssl.SSLError: the TLS connection failed.
             OSError: the wrapped transport failed, or the transport is
-                closed (:data:`errno.EBADF`).
+                closed, before or during the call (:data:`errno.EBADF`).
         """
         deadline = deadline_after(timeout)
         with memoryview(data) as raw, raw.cast("B") as view:
@@ -711,7 +752,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
             _acquire(self.__send_lock, deadline)
             try:
                 self.__check_writable()
-                self.__flush_owned(deadline)
+                self.__send_tail(deadline)
                 for start in range(0, len(view), _SEND_GROUP):
                     self.__check_writable()
                     self.__write_all(view[start : start + _SEND_GROUP], deadline)
@@ -739,14 +780,14 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
             ConnectionResetError: the peer sent a close_notify.
             ssl.SSLError: the TLS connection failed.
             OSError: the wrapped transport failed, or the transport is
-                closed (:data:`errno.EBADF`).
+                closed, before or during the call (:data:`errno.EBADF`).
         """
         deadline = deadline_after(timeout)
         self.__check_writable()
         _acquire(self.__send_lock, deadline)
         try:
             self.__check_writable()
-            self.__flush_owned(deadline)
+            self.__send_tail(deadline)
             group = bytearray()
             for chunk in iterable_of_data:
                 with memoryview(chunk) as raw, raw.cast("B") as view:
@@ -792,6 +833,15 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
                 raise RuntimeError(f"SSLObject.write() took {written} of {total} bytes")
         return total
 
+    def __send_tail(self, deadline: float) -> None:
+        """Send what an interrupted send left queued, before new plaintext is taken; the send lock is held.
+
+        Driven like any other step of a call (with an operation that writes
+        nothing), so that a close() from another thread ends it as it ends
+        the others.
+        """
+        self.__drive(_write_nothing, deadline, sender=True, receiver=False)
+
     def __encrypt(self, data: memoryview | bytearray, deadline: float) -> int:
         ssl_object = self.__ssl_object
         return self.__drive(lambda: ssl_object.write(data), deadline, sender=True, receiver=False)
@@ -821,43 +871,68 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
         call, unless the records OpenSSL wrote while reading are owed to
         the peer and OpenSSL now waits for its answer: see "Receiving never
         waits for sending" in the module documentation.
+
+        Every step of a ``recv*`` or ``send*`` call runs in here, so this is
+        where a call ended by :meth:`close` becomes ``OSError(EBADF)``: an
+        :exc:`OSError` (:exc:`ssl.SSLError` and :exc:`TimeoutError`
+        included) raised once the transport is closed, or an empty read
+        (an end of stream) returned then. Plaintext OpenSSL returned is
+        returned, closed or not. The closing handshake's own wait ends in
+        EBADF too, which :meth:`close` swallows like its other errors.
         """
         state = self.__state
-        while True:
-            try:
-                with state:
-                    feeds = self.__feeds
-                    try:
-                        result = operation()
-                    finally:
-                        if not sender and self.__outgoing.pending:
-                            self.__owed = True
-            except ssl.SSLWantReadError:
-                want_read = True
-            except ssl.SSLWantWriteError:
-                want_read = False  # a memory BIO is never full; flush and retry
-            except ssl.SSLError:
-                self.__try_flush(sender)  # the alert OpenSSL queued, if any
-                raise
-            else:
+        try:
+            while True:
+                try:
+                    with state:
+                        feeds = self.__feeds
+                        try:
+                            result = operation()
+                        finally:
+                            if not sender and self.__outgoing.pending:
+                                self.__owed = True
+                except ssl.SSLWantReadError:
+                    want_read = True
+                except ssl.SSLWantWriteError:
+                    want_read = False  # a memory BIO is never full; flush and retry
+                except ssl.SSLError:
+                    self.__try_flush(sender)  # the alert OpenSSL queued, if any
+                    raise
+                else:
+                    if sender:
+                        self.__flush_owned(deadline)
+                    else:
+                        # OpenSSL handed over the plaintext: it is the caller's
+                        # now, and nothing the send direction does may lose it.
+                        self.__try_flush(sender)
+                    if result or sender or not self.__closed:
+                        return result
+                    # Nothing read, once close() was called: an end of stream
+                    # the close made (a wrapped transport reporting its own
+                    # shutdown as EOF, which OpenSSL takes for a close_notify
+                    # under OP_IGNORE_UNEXPECTED_EOF), not one the peer sent.
+                    break
                 if sender:
                     self.__flush_owned(deadline)
+                elif self.__owed or not want_read:
+                    self.__flush_shared(deadline)  # no plaintext at stake yet
                 else:
-                    # OpenSSL handed over the plaintext: it is the caller's
-                    # now, and nothing the send direction does may lose it.
                     self.__try_flush(sender)
-                return result
-            if sender:
-                self.__flush_owned(deadline)
-            elif self.__owed or not want_read:
-                self.__flush_shared(deadline)  # no plaintext at stake yet
-            else:
-                self.__try_flush(sender)
-            if want_read:
-                if receiver:
-                    self.__fill_owned(deadline)
-                else:
-                    self.__fill_shared(deadline, feeds)
+                if want_read:
+                    if receiver:
+                        self.__fill_owned(deadline)
+                    else:
+                        self.__fill_shared(deadline, feeds)
+        except OSError as exc:
+            if self.__closed:
+                # close() was called while this call ran. Whatever that made
+                # of the step in progress (the wrapped transport failing or
+                # reporting an EOF, OpenSSL refusing to go on after the
+                # close_notify close() queued, a wait running out), the call
+                # ended because the transport was closed.
+                raise closed_error(_CLOSED_DURING_CALL) from exc
+            raise
+        raise closed_error(_CLOSED_DURING_CALL)
 
     def __try_flush(self, sender: bool) -> None:
         """Best effort: one attempt to send queued records that does not block.
