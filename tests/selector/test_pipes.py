@@ -353,3 +353,35 @@ def test_concurrent_close_is_idempotent() -> None:
             thread.join(10)
         assert errors == []
         assert reader.is_closed()
+
+
+@pytest.mark.parametrize("retry_interval", [0.2, math.inf])
+def test_close_from_another_thread_ends_a_blocked_receive(retry_interval: float) -> None:
+    """Within retry_interval; with math.inf only when the call's own timeout runs out (nothing wakes it)."""
+    r, w = os.pipe()
+    reader = PipeReadTransport(r, retry_interval)
+    outcome: list[BaseException] = []
+    timeout = 1.0
+
+    def receive() -> None:
+        try:
+            reader.recv(10, timeout)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=receive)
+    thread.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    reader.close()
+    thread.join(5.0)
+    took = time.monotonic() - started
+    os.close(w)
+    assert not thread.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], OSError)
+    assert outcome[0].errno == errno.EBADF
+    if retry_interval == math.inf:
+        assert took > (timeout - 0.05) * 0.9, took  # not woken: its own timeout ran out
+    else:
+        assert took < retry_interval + 0.5, took

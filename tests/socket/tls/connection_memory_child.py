@@ -5,7 +5,7 @@ ends are ``SSLStreamTransport``) after ``WARM_UP`` cycles that let the
 allocators settle, and prints the growth of the resident set in bytes per
 connection as ``growth-per-connection: N``. A closed transport must leave
 nothing behind: once, every close() read ``SSLSocket.session``, whose
-getter leaks native memory in CPython 3.11 to 3.13 (about 7 KiB a
+getter leaks native memory in several CPython releases (about 7 KiB a
 connection here).
 
 Usage: ``python connection_memory_child.py WARM_UP CYCLES``.

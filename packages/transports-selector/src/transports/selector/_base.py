@@ -26,6 +26,22 @@ wait until the named descriptor is ready, then call it again. The loop is
   number is never acted on).
 - A descriptor of ``-1`` (a closed socket) or one that poll reports as
   invalid raises ``OSError(EBADF)`` instead of waiting forever.
+
+Closing from another thread
+---------------------------
+A wait takes the descriptor *number*, and the kernel looks it up again
+each time the wait wakes. A transport whose close() can wake its waiters
+(a stream socket's shutdown) must not free the number before they have
+left: a file opened by any thread in the meantime would take it, and the
+woken wait would go on, on that file. So every wait registers in
+``_descriptor_users`` (a deque: append and pop are atomic) and then checks
+``_closing``; such a close() sets ``_closing``, wakes the waiters, and
+then leaves its descriptor in ``_pending_close`` if any is registered.
+Whatever the interleaving, either the wait sees ``_closing`` (and raises
+``EBADF`` without waiting) or the close sees the wait; the last one to
+leave closes the descriptor (:meth:`SelectorBaseTransport._release_descriptor`).
+A transport whose close() cannot wake its waiters (a pipe) closes at once
+and relies on ``retry_interval``, as above.
 - Receiving: try first, or wait first. A non-blocking receive that
   finds nothing costs far more than one that succeeds: CPython builds a
   :exc:`BlockingIOError` (about 3 us, against 0.1 us for the system call
@@ -53,9 +69,10 @@ __all__ = ["SelectorBaseTransport"]
 import math
 import select
 import selectors
+from collections import deque
 from collections.abc import Callable
 from time import monotonic
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from transports.abc import BaseTransport, deadline_after, time_left, timeout_error, validate_timeout
 from transports.abc._exceptions import closed_error
@@ -63,6 +80,11 @@ from transports.abc._exceptions import closed_error
 from ._exceptions import WouldBlockOnRead, WouldBlockOnWrite
 
 _T_Return = TypeVar("_T_Return")
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
 
 _HAS_POLL = hasattr(select, "poll")
 _POLLIN = getattr(select, "POLLIN", 0)
@@ -99,6 +121,9 @@ class SelectorBaseTransport(BaseTransport):
     """
 
     __slots__ = (
+        "_closing",
+        "_descriptor_users",
+        "_pending_close",
         "_read_fd",
         "_read_poller",
         "_read_wait_run",
@@ -134,6 +159,10 @@ class SelectorBaseTransport(BaseTransport):
         # the length of the next run of waiting-first calls.
         self._read_waits_first = -1
         self._read_wait_run = WAIT_FIRST_CALLS
+        # "Closing from another thread" in the module docstring.
+        self._closing = False
+        self._descriptor_users: deque[None] = deque()
+        self._pending_close: _Closable | None = None
 
     def _retry(self, callback: Callable[[], _T_Return], timeout: float) -> tuple[_T_Return, float]:
         """Call ``callback`` until it stops raising ``WouldBlockOn*``.
@@ -242,11 +271,19 @@ class SelectorBaseTransport(BaseTransport):
         if poller is None or fileno != self._read_fd or self._selector_factory is not None or wait > _MAX_WAIT:
             self._wait(fileno, False, wait)
             return deadline
+        users = self._descriptor_users
+        users.append(None)
         try:
+            if self._closing:
+                raise closed_error()
             events = poller.poll(self._retry_milliseconds if wait == retry_interval else math.ceil(wait * 1000.0))
         except RuntimeError:  # another thread polls with it: _wait() makes one of its own
             self._wait(fileno, False, wait)
             return deadline
+        finally:
+            users.pop()
+            if self._pending_close is not None:
+                self._release_descriptor()
         if events and events[0][1] & _POLLNVAL:
             raise closed_error()
         return deadline
@@ -264,6 +301,19 @@ class SelectorBaseTransport(BaseTransport):
             raise closed_error()
         if timeout > _MAX_WAIT:
             timeout = _MAX_WAIT
+        users = self._descriptor_users
+        users.append(None)
+        try:
+            if self._closing:
+                raise closed_error()
+            self._wait_held(fileno, want_write, timeout)
+        finally:
+            users.pop()
+            if self._pending_close is not None:
+                self._release_descriptor()
+
+    def _wait_held(self, fileno: int, want_write: bool, timeout: float) -> None:
+        # The wait of _wait(), with the descriptor number held.
         if self._selector_factory is not None:
             with self._selector_factory() as selector:
                 selector.register(fileno, selectors.EVENT_WRITE if want_write else selectors.EVENT_READ)
@@ -293,3 +343,27 @@ class SelectorBaseTransport(BaseTransport):
             events = poller.poll(milliseconds)
         if events and events[0][1] & _POLLNVAL:
             raise closed_error()
+
+    def _release_descriptor(self, *, raise_errors: bool = False) -> None:
+        """Close what :meth:`close` left in ``_pending_close``, once no call holds the number.
+
+        See "Closing from another thread" in the module docstring. Called
+        by every call that held the number, when it leaves, and by the
+        close() that left the descriptor; whichever finds no holder closes
+        it. Errors of that close are ignored unless ``raise_errors``.
+
+        Raises:
+            OSError: the system refused to close the descriptor, with
+                ``raise_errors``.
+        """
+        if self._descriptor_users:
+            return
+        pending = self._pending_close
+        self._pending_close = None
+        if pending is None:
+            return
+        try:
+            pending.close()  # idempotent: two threads may both get here
+        except OSError:
+            if raise_errors:
+                raise

@@ -46,13 +46,14 @@ of this) follows the same rules, kept here in one place:
   descriptor before it reports an end of stream or an error. A call that
   uses the descriptor *number* rather than the socket object registers
   first, and the number is closed only when the last such call returns
-  (:meth:`SocketOwner._holding_descriptor`): an ``os`` function (gather
-  writes, ``send_file``) must not act on another file that took the
-  number, and a wait (``poll``, or a timed wait in C) looks the number up
-  again when the shutdown wakes it, and would otherwise go on waiting on
-  whatever file took the number in the meantime. Datagram sockets have no
-  shutdown; a blocked waiter notices the close after at most
-  ``retry_interval`` seconds.
+  ("Closing from another thread" in :mod:`transports.selector`'s base
+  class; :meth:`SocketOwner._holding_descriptor` here): an ``os``
+  function (gather writes, ``send_file``) must not act on another file
+  that took the number, and a wait (``poll``, or a timed wait in C) looks
+  the number up again when the shutdown wakes it, and would otherwise go
+  on waiting on whatever file took the number in the meantime. Datagram
+  sockets have no shutdown; a blocked waiter notices the close after at
+  most ``retry_interval`` seconds.
 
 - **Receiving: try first, or wait first.** See
   :class:`~transports.selector.SelectorBaseTransport`: receives switch
@@ -102,7 +103,6 @@ import socket
 import struct
 import sys
 import warnings
-from collections import deque
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, TypeVar
@@ -294,9 +294,7 @@ class SocketOwner(SelectorBaseTransport):
 
     __slots__ = (
         "_blocking_timeout",
-        "_descriptor_users",
         "_extra",
-        "_pending_close",
         "_proxy",
         "_sock",
         "_timed_sock",
@@ -317,11 +315,6 @@ class SocketOwner(SelectorBaseTransport):
     #: :data:`math.inf`, or NaN (equal to no timeout) when none does. One
     #: comparison on the hot paths both finds that case and validates it.
     _blocking_timeout: float
-    #: One entry per call running with the descriptor *number* in hand (see
-    #: :meth:`_release_descriptor`); deque append and pop are atomic.
-    _descriptor_users: deque[None]
-    #: The shut-down socket that close() left for the last such call to close.
-    _pending_close: socket.socket | None
     #: The socket object of timed waits in C, on the same descriptor; or None.
     #: Receives with a timeout of at least ``retry_interval`` wait through it.
     _timed_sock: socket.socket | None
@@ -358,8 +351,6 @@ class SocketOwner(SelectorBaseTransport):
         else:
             sock.setblocking(False)
             self._blocking_timeout = math.nan
-        self._descriptor_users = deque()
-        self._pending_close = None
         self._sock = sock
         self._proxy = SocketProxy(sock)
         self._extra: Mapping[Any, Callable[[], Any]] = MappingProxyType(socket_attributes(sock, self._proxy))
@@ -377,6 +368,7 @@ class SocketOwner(SelectorBaseTransport):
                 transport already closed; when the call still holding the
                 number closes it, that call ignores such an error).
         """
+        self._closing = True  # first: see "Closing from another thread" in transports.selector
         timed = self._timed_sock
         if timed is not None:
             timed.detach()  # first: a thread waiting in it must find it closed
@@ -406,25 +398,17 @@ class SocketOwner(SelectorBaseTransport):
             raise timed_out
         return self._retry(callback, time_left(deadline))[0]
 
-    def _wait(self, fileno: int, want_write: bool, timeout: float) -> None:
-        # poll() looks the number up again after every wake-up: held, it
-        # cannot name another file when close()'s shutdown wakes the wait.
-        self._holding_descriptor(super()._wait, want_write, timeout)
-
-    def _wait_readable(self, fileno: int, timeout: float) -> float:
-        return self._holding_descriptor(super()._wait_readable, timeout)
-
     def _holding_descriptor(self, function: Callable[..., _T_Return], *args: Any) -> _T_Return:
         """Return ``function(fd, *args)``, with the descriptor number ``fd`` held.
 
-        For every call that uses the number rather than the socket object:
-        ``os`` functions, and waits (``poll``, or a timed wait in C), which
-        look the number up again each time they wake. While one runs, a
-        :meth:`close` of another thread shuts the socket down but leaves the
-        number open, and the call closes it when it returns (see
-        :meth:`_release_descriptor`), so the number cannot name another
-        file meanwhile. Once a close has begun, ``fd`` is ``-1``, on which
-        every such function fails with ``EBADF``.
+        For calls that use the number rather than the socket object: ``os``
+        functions, and timed waits in C, which look the number up again
+        each time they wake (the poll waits of the base class hold it
+        themselves). While one runs, a :meth:`close` of another thread
+        shuts the socket down but leaves the number open, and the call
+        closes it when it returns (:meth:`_release_descriptor`), so the
+        number cannot name another file meanwhile. Once a close has begun,
+        ``fd`` is ``-1``, on which every such function fails with ``EBADF``.
 
         Raises:
             OSError: whatever ``function`` raises.
@@ -437,28 +421,6 @@ class SocketOwner(SelectorBaseTransport):
             users.pop()
             if self._pending_close is not None:
                 self._release_descriptor()
-
-    def _release_descriptor(self, *, raise_errors: bool = False) -> None:
-        """Close the descriptor that :meth:`close` left, once no call holds its number.
-
-        Methods that hand the descriptor number to ``os`` functions (which,
-        unlike the socket's own methods, cannot read it at the last moment)
-        go through :meth:`_holding_descriptor`: it appends to
-        ``_descriptor_users`` before it reads the number, and pops and calls
-        this when done. :meth:`close` detaches the number first, so a
-        call that registers afterwards reads ``-1`` and fails with ``EBADF``.
-        """
-        if self._descriptor_users:
-            return
-        shell = self._pending_close
-        self._pending_close = None
-        if shell is None:
-            return
-        try:
-            shell.close()  # idempotent: two threads may both get here
-        except OSError:
-            if raise_errors:
-                raise
 
     def is_closed(self) -> bool:
         """Return :data:`True` once the transport (its socket) is closed."""

@@ -175,10 +175,19 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             timed = self._timed_sock
             if timed is not None and timeout >= self._retry_interval:
                 deadline = monotonic() + timeout
+                # The number held as _holding_descriptor() does, written out:
+                # its two frames cost 8% to 9% of the client CPU of a round trip
+                # with a finite timeout (bench, TCP and Unix: 1.17x to 1.08x plain).
+                users = self._descriptor_users
+                users.append(None)
                 try:
-                    data = self._holding_descriptor(_recv_timed, timed, bufsize)  # poll, then recv, in C
+                    data = timed.recv(bufsize, DONTWAIT)  # poll, then recv, in C
                 except TimeoutError as exc:
                     return self._after_timed_wait(exc, partial(self.recv_noblock, bufsize), deadline)
+                finally:
+                    users.pop()
+                    if self._pending_close is not None:
+                        self._release_descriptor()
                 if not data:
                     raise_if_closed(self._sock)  # woken by a close() from another thread
                 return data
@@ -248,10 +257,16 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             timed = self._timed_sock
             if timed is not None and timeout >= self._retry_interval:
                 deadline = monotonic() + timeout
+                users = self._descriptor_users  # held: see recv()
+                users.append(None)
                 try:
-                    nbytes = self._holding_descriptor(_recv_into_timed, timed, buffer)  # poll, then recv, in C
+                    nbytes = timed.recv_into(buffer, 0, DONTWAIT)  # poll, then recv, in C
                 except TimeoutError as exc:
                     return self._after_timed_wait(exc, partial(self.recv_noblock_into, buffer), deadline)
+                finally:
+                    users.pop()
+                    if self._pending_close is not None:
+                        self._release_descriptor()
                 if not nbytes:
                     raise_if_closed(self._sock)  # woken by a close() from another thread
                 return nbytes
@@ -703,17 +718,6 @@ def _write_vector_noblock(fd: int, sock: socket.socket, buffers: Sequence[Buffer
         _pwritev_nowait = False
         return sent
     return sock.sendmsg(buffers, (), DONTWAIT)
-
-
-def _recv_timed(fd: int, timed: socket.socket, bufsize: int) -> bytes:
-    # A timed wait in C, with the descriptor number ``fd`` held; ``timed``
-    # reads the number itself (-1 once a close began: EBADF).
-    return timed.recv(bufsize, DONTWAIT)
-
-
-def _recv_into_timed(fd: int, timed: socket.socket, buffer: Buffer) -> int:
-    # As _recv_timed().
-    return timed.recv_into(buffer, 0, DONTWAIT)
 
 
 def _check_offset_and_count(offset: int, count: int | None) -> None:

@@ -123,14 +123,23 @@ closing handshake (``SSL_shutdown``) alongside a reader's ``SSL_read``
 crashed the interpreter within a few dozen tries, and so would freeing
 the OpenSSL object under a running call. So every public call registers
 itself for its whole length, not only while it waits (a deque append and
-pop), and ``close`` makes the closing handshake only when
-no call is registered. Otherwise it shuts the socket down, which ends
+pop, in the same ``_descriptor_users`` as the waits of the base class),
+and ``close`` makes the closing handshake only when no call is
+registered. Otherwise it shuts the socket down, which ends
 every call inside with ``EBADF``, and the last call to leave closes the
 socket. The descriptor number therefore stays this connection's as long
 as any call may use it: a wait woken by the shutdown never finds another
 file under that number. The handshake that cannot be made is the price:
 the peer sees the end without a close_notify. Who checks what, in which
 order, is written at ``SSLStreamTransport.__guarded``.
+
+What the registration costs is won back on the hot paths: they call the
+connection's OpenSSL object (``SSLSocket._sslobj``) directly, not through
+the :class:`ssl.SSLSocket` methods, which are two Python frames per
+receive. In the benchmark's TLS ping-pong, client CPU against plain
+``ssl`` went from 1.08x to 1.14x with the registration alone (through
+the :class:`ssl.SSLSocket` methods and a registration frame), and is
+1.08x with both (tools/bench_transports.py, 11 repetitions, one session).
 """
 
 from __future__ import annotations
@@ -145,7 +154,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from ssl import SSLEOFError, SSLError, SSLWantReadError, SSLWantWriteError, SSLZeroReturnError
 from types import MappingProxyType
-from typing import Any, Final, TypeVar, final
+from typing import Any, Final, Protocol, TypeVar, cast, final, overload
 
 from typing_extensions import Buffer
 
@@ -175,6 +184,23 @@ _SEND_LIMIT: Final = 64 * 1024
 _WRITE_CHUNK: Final = 1024 * 1024
 _WANT: Final = (SSLWantReadError, SSLWantWriteError)
 _T = TypeVar("_T")
+# SSLStreamTransport.__guarded's marker of a missing second argument.
+_NO_ARGUMENT: Any = object()
+
+
+class _Connection(Protocol):
+    """What the hot paths use of an OpenSSL connection (``SSLSocket._sslobj``)."""
+
+    @property
+    def session(self) -> ssl.SSLSession | None: ...
+    @property
+    def session_reused(self) -> bool: ...
+    @overload
+    def read(self, len: int, /) -> bytes: ...
+    @overload
+    def read(self, len: int, buffer: Buffer, /) -> int: ...
+    def write(self, data: Buffer, /) -> int: ...
+    def pending(self) -> int: ...
 
 
 def _peer_closed_error() -> ConnectionResetError:
@@ -244,7 +270,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     """
 
     __slots__ = (
-        "__closing",
+        "__closed",
         "__peer_closed",
         "__shutdown_timeout",
         "__sslobj",
@@ -261,15 +287,20 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     __sslsock: ssl.SSLSocket
     __unfinished: Buffer | None
     __peer_closed: bool
-    __closing: bool
+    __closed: bool
     __standard_compatible: bool
     __shutdown_timeout: float
-    # The connection's OpenSSL object (CPython's ``SSLSocket._sslobj``), kept
-    # so that ``session`` and ``session_reused`` still answer after close(),
-    # which drops it from the SSLSocket. Reading a session leaks native
-    # memory in CPython 3.11 to 3.13 (about 5 KiB a read): close() must not
-    # read one on the caller's behalf, so it is read only when asked for.
-    __sslobj: Any
+    # The connection's OpenSSL object (CPython's ``SSLSocket._sslobj``; the
+    # SSLSocket itself where there is none, which has the same read, write,
+    # pending and session members). The hot paths call it directly: the
+    # SSLSocket methods in between are two Python frames per receive, more
+    # than the registration of every call costs (see "Threads"). Kept after
+    # close(), which drops it from the SSLSocket, so that ``session`` and
+    # ``session_reused`` still answer; no call reaches its read or write
+    # then (__guarded). Reading a session leaks native memory in several
+    # CPython releases (about 7 KiB a read): close() must not read one on
+    # the caller's behalf, so it is read only when asked for.
+    __sslobj: _Connection
 
     def __init__(
         self,
@@ -285,7 +316,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         session: ssl.SSLSession | None = None,
         selector_factory: Callable[[], selectors.BaseSelector] | None = None,
     ) -> None:
-        self.__closing = False
+        self.__closed = False
         self.__unfinished = None
         self.__peer_closed = False
         try:
@@ -307,7 +338,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
                 session=session,
             )
             self._sock = self.__sslsock = sslsock
-            self.__sslobj = getattr(sslsock, "_sslobj", None)
+            sslobj = getattr(sslsock, "_sslobj", None)
+            self.__sslobj = cast(_Connection, sslsock if sslobj is None else sslobj)
             self._proxy = proxy = SocketProxy(sslsock)
             self._extra = MappingProxyType(
                 {**socket_attributes(sslsock, proxy), **tls_attributes(_opener(sslsock), self.__standard_compatible)}
@@ -347,12 +379,12 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         except OSError:
             pass  # the reason the constructor failed matters more
 
-    def __guarded(self, operation: Callable[..., _T], *args: Any) -> _T:
-        """Run ``operation(*args)``, one public call, in step with :meth:`close`.
+    def __guarded(self, operation: Callable[..., _T], first: Any, second: Any = _NO_ARGUMENT) -> _T:
+        """Run ``operation(first[, second])``, one public call, in step with :meth:`close`.
 
         The rule that keeps two threads out of OpenSSL's hands at once when
         one of them closes: every call registers in ``_descriptor_users``
-        and then checks ``__closing``; :meth:`close` sets ``__closing`` and
+        and then checks ``__closed``; :meth:`close` sets ``__closed`` and
         then checks the registrations. Whatever the interleaving, either the
         call sees the close (and fails with ``EBADF`` before touching
         OpenSSL), or the close sees the call (and makes no closing
@@ -362,22 +394,25 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         A call that a close overlapped ends with ``EBADF``: its error, end
         of stream or empty result came from the shutdown, not from the
         peer. Data it received is returned.
+
+        (Two positional arguments rather than ``*args``: a call with an
+        unpacked tuple costs more than this whole registration.)
         """
         users = self._descriptor_users
         users.append(None)
         try:
-            if self.__closing:
+            if self.__closed:
                 raise closed_error()
-            result = operation(*args)
+            result = operation(first) if second is _NO_ARGUMENT else operation(first, second)
         except OSError:  # ssl.SSLError and TimeoutError included
-            if self.__closing:
+            if self.__closed:
                 raise closed_error() from None
             raise
         finally:
             users.pop()
             if self._pending_close is not None:
                 self._release_descriptor()
-        if not result and result is not None and self.__closing:
+        if not result and result is not None and self.__closed:
             raise closed_error()
         return result
 
@@ -391,21 +426,17 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         the session tickets after the handshake, so a client has a resumable
         session only once it has received some data. Read it from the
         thread that uses the transport: OpenSSL may replace it while another
-        thread receives. (In CPython 3.11 to 3.13, each read of a session
-        leaks a few KiB of native memory; the transport itself never reads
-        it.)
+        thread receives. (In several CPython releases, 3.11's among them,
+        each read of a session leaks a few KiB of native memory; the
+        transport itself never reads it.)
         """
-        sslobj = self.__sslobj
-        if sslobj is None:  # an SSLSocket without the usual OpenSSL object
-            return self.__sslsock.session
-        session: ssl.SSLSession | None = sslobj.session
+        session: ssl.SSLSession | None = self.__sslobj.session
         return session
 
     @property
     def session_reused(self) -> bool:
         """Whether the handshake resumed an earlier session (also after :meth:`close`)."""
-        sslobj = self.__sslobj
-        return bool(self.__sslsock.session_reused if sslobj is None else sslobj.session_reused)
+        return bool(self.__sslobj.session_reused)
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
@@ -440,9 +471,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             OSError: the system refused to close the descriptor (never for a
                 transport already closed).
         """
-        if self.__closing:
+        if self.__closed:
             return
-        self.__closing = True  # first: see __guarded
+        self.__closed = True  # first: see __guarded
         sslsock = self.__sslsock
         if sslsock.fileno() < 0:
             return
@@ -480,6 +511,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         SSLSocket drops that object and closes the descriptor; a call still
         running does it when it leaves (see :meth:`__guarded`).
         """
+        self._closing = True  # no wait may start from now on
         try:
             socket.socket.shutdown(sslsock, socket.SHUT_RDWR)
         except OSError:  # not connected any more, reset, or already closed
@@ -489,7 +521,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
 
     def is_closed(self) -> bool:
         """Return :data:`True` once :meth:`close` has been called."""
-        return self.__closing or self.__sslsock.fileno() < 0
+        return self.__closed or self.__sslsock.fileno() < 0
 
     def send_eof(self) -> None:
         """Refuse to half-close: TLS half-close is not supported.
@@ -548,14 +580,13 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             validate_timeout(timeout)
         if bufsize > _RECV_LIMIT:
             bufsize = _RECV_LIMIT
-        sslsock = self.__sslsock
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout and bufsize > 0:
             self._read_waits_first = waits_first - 1
-            if not sslsock.pending():
+            if not self.__sslobj.pending():
                 deadline = self._wait_readable(self._sock.fileno(), timeout)
                 try:
-                    data = sslsock.recv(bufsize)
+                    data = self.__sslobj.read(bufsize)
                 except _WANT as exc:
                     want_write = type(exc) is SSLWantWriteError
                     return self._after_would_block(
@@ -569,7 +600,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
                     self.__peer_closed = True
                 return data
         try:
-            data = sslsock.recv(bufsize)
+            data = self.__sslobj.read(bufsize)
         except SSLWantReadError:
             want_write = False
         except SSLWantWriteError:
@@ -608,7 +639,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             bufsize = _RECV_LIMIT
         sslsock = self.__sslsock
         try:
-            data = sslsock.recv(bufsize)
+            data = self.__sslobj.read(bufsize)
         except SSLWantReadError:
             raise WouldBlockOnRead(sslsock.fileno()) from None
         except SSLWantWriteError:
@@ -643,15 +674,14 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     def __recv_into(self, buffer: Buffer, timeout: float) -> int:
         if not timeout >= 0:
             validate_timeout(timeout)
-        sslsock = self.__sslsock
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout:
             self._read_waits_first = waits_first - 1
             # (An empty buffer never waits: it reads nothing, at once.)
-            if not sslsock.pending() and writable_nbytes(buffer):
+            if not self.__sslobj.pending() and writable_nbytes(buffer):
                 deadline = self._wait_readable(self._sock.fileno(), timeout)
                 try:
-                    nbytes = sslsock.recv_into(buffer)
+                    nbytes = self.__sslobj.read(0, buffer)
                 except _WANT as exc:
                     want_write = type(exc) is SSLWantWriteError
                     return self._after_would_block(
@@ -668,7 +698,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
                     self.__peer_closed = True
                 return nbytes
         try:
-            nbytes = sslsock.recv_into(buffer)
+            nbytes = self.__sslobj.read(0, buffer)
         except SSLWantReadError:
             want_write = False
         except SSLWantWriteError:
@@ -711,7 +741,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     def __recv_noblock_into(self, buffer: Buffer) -> int:
         sslsock = self.__sslsock
         try:
-            nbytes = sslsock.recv_into(buffer)
+            nbytes = self.__sslobj.read(0, buffer)
         except SSLWantReadError:
             raise WouldBlockOnRead(sslsock.fileno()) from None
         except SSLWantWriteError:
@@ -755,7 +785,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             self.__send_noblock(unfinished)
         sslsock = self.__sslsock
         try:
-            sent = sslsock.send(data)
+            sent = self.__sslobj.write(data)
         except SSLWantWriteError:
             self.__unfinished = data
             raise WouldBlockOnWrite(sslsock.fileno()) from None
@@ -824,7 +854,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         else:
             chunk = byte_view(data)[:_SEND_LIMIT]
         try:
-            return self.__sslsock.send(chunk)
+            return self.__sslobj.write(chunk)
         except SSLWantWriteError:
             want_write = True
         except SSLWantReadError:
@@ -859,7 +889,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             timeout = self.__before_send(timeout)
         if type(data) in BYTE_TYPES and len(data) <= _WRITE_CHUNK:  # type: ignore[arg-type]
             try:
-                sent = self.__sslsock.send(data)
+                sent = self.__sslobj.write(data)
             except SSLWantWriteError:
                 want_write = True
             except SSLWantReadError:
@@ -880,11 +910,11 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         if sent >= total and total:
             return
         deadline = deadline_after(timeout)
-        sslsock = self.__sslsock
+        write = self.__sslobj.write
         while True:
             chunk = view[sent : sent + _WRITE_CHUNK]
             try:
-                count = sslsock.send(chunk)
+                count = write(chunk)
             except SSLWantWriteError:
                 count = self.__finish_write(chunk, True, time_left(deadline))
             except SSLWantReadError:
