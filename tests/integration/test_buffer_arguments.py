@@ -24,7 +24,7 @@ import trustme
 from transports.abc import StreamTransport
 from transports.composite import StapledStreamTransport, TLSStreamTransport
 from transports.selector import PipeReadTransport, PipeWriteTransport
-from transports.socket import SocketStreamTransport, SSLStreamTransport
+from transports.socket import SocketDatagramTransport, SocketStreamTransport, SSLStreamTransport
 
 SERVER_NAME = "server.test"
 Pair = tuple[StreamTransport, StreamTransport]
@@ -88,6 +88,15 @@ def tls_over_pipes(contexts: tuple[ssl.SSLContext, ssl.SSLContext]) -> Pair:
     )
 
 
+def receive_exactly(transport: StreamTransport, size: int) -> bytes:
+    received = b""
+    while len(received) < size:
+        chunk = transport.recv(size - len(received), 5.0)
+        assert chunk, f"end of stream after {received!r}"
+        received += chunk
+    return received
+
+
 KINDS: dict[str, Callable[[tuple[ssl.SSLContext, ssl.SSLContext]], Pair]] = {
     "TCP": tcp,
     "Unix stream": unix,
@@ -145,9 +154,44 @@ def test_non_contiguous_buffer_is_a_type_error_and_sends_nothing(
     with pytest.raises(TypeError):
         send(ours)
     ours.send_all(b"next", 5.0)
-    received = b""
-    while len(received) < 4:
-        chunk = theirs.recv(4 - len(received), 5.0)
-        assert chunk
-        received += chunk
-    assert received == b"next"
+    assert receive_exactly(theirs, 4) == b"next"  # the first bytes: nothing went before them
+
+
+def test_non_contiguous_buffer_to_send_noblock_is_a_type_error(pair: Pair) -> None:
+    ours, theirs = pair
+    sender = getattr(ours, "send_transport", ours)  # a stapled pair's send part
+    send_noblock = getattr(sender, "send_noblock", None)
+    if send_noblock is None:
+        pytest.skip(f"{type(sender).__name__} has no send_noblock")
+    with pytest.raises(TypeError):
+        send_noblock(NOT_CONTIGUOUS)
+    ours.send_all(b"next", 5.0)
+    assert receive_exactly(theirs, 4) == b"next"  # the first bytes: nothing went before them
+
+
+@pytest.mark.parametrize("family", ["UDP", "Unix datagram"])
+@pytest.mark.parametrize(
+    "send",
+    [
+        pytest.param(lambda t: t.send(NOT_CONTIGUOUS, 5.0), id="send"),
+        pytest.param(lambda t: t.send_noblock(NOT_CONTIGUOUS), id="send_noblock"),
+        pytest.param(lambda t: t.send_with_ancillary(NOT_CONTIGUOUS, [], 5.0), id="send_with_ancillary"),
+    ],
+)
+def test_non_contiguous_datagram_is_a_type_error_and_sends_nothing(
+    family: str, send: Callable[[SocketDatagramTransport], Any]
+) -> None:
+    if family == "UDP":
+        ours_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        theirs_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        ours_sock.bind(("127.0.0.1", 0))
+        theirs_sock.bind(("127.0.0.1", 0))
+        ours_sock.connect(theirs_sock.getsockname())
+        theirs_sock.connect(ours_sock.getsockname())
+    else:
+        ours_sock, theirs_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with SocketDatagramTransport(ours_sock, 1.0) as ours, SocketDatagramTransport(theirs_sock, 1.0) as theirs:
+        with pytest.raises(TypeError):
+            send(ours)
+        ours.send(b"next", 5.0)
+        assert theirs.recv(5.0) == b"next"  # the first packet: nothing went before it

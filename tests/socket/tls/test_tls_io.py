@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from transports.abc import UnsupportedOperation
+from transports.abc import TLSAttribute, TypedAttributeLookupError, UnsupportedOperation
 from transports.selector import WouldBlockOnRead
 from transports.socket import SocketAttribute, SSLStreamTransport
 
@@ -346,6 +346,12 @@ def test_close_from_another_thread_while_a_reader_waits(tls_pair: TLSPair, run_p
     started = time.monotonic()
     client.close()
     assert time.monotonic() - started < 2.0
+    # Closed from the moment close() returns, even while the reader may not
+    # have left yet: no getter runs OpenSSL any more.
+    assert client.is_closed()
+    assert "closed" in repr(client)
+    with pytest.raises(TypedAttributeLookupError):
+        client.extra(TLSAttribute.cipher)
     with pytest.raises(ssl.SSLEOFError):
         peer.result(10.0)
     with pytest.raises(OSError) as caught:

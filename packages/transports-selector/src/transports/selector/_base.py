@@ -26,22 +26,6 @@ wait until the named descriptor is ready, then call it again. The loop is
   number is never acted on).
 - A descriptor of ``-1`` (a closed socket) or one that poll reports as
   invalid raises ``OSError(EBADF)`` instead of waiting forever.
-
-Closing from another thread
----------------------------
-A wait takes the descriptor *number*, and the kernel looks it up again
-each time the wait wakes. A transport whose close() can wake its waiters
-(a stream socket's shutdown) must not free the number before they have
-left: a file opened by any thread in the meantime would take it, and the
-woken wait would go on, on that file. So every wait registers in
-``_descriptor_users`` (a deque: append and pop are atomic) and then checks
-``_closing``; such a close() sets ``_closing``, wakes the waiters, and
-then leaves its descriptor in ``_pending_close`` if any is registered.
-Whatever the interleaving, either the wait sees ``_closing`` (and raises
-``EBADF`` without waiting) or the close sees the wait; the last one to
-leave closes the descriptor (:meth:`SelectorBaseTransport._release_descriptor`).
-A transport whose close() cannot wake its waiters (a pipe) closes at once
-and relies on ``retry_interval``, as above.
 - Receiving: try first, or wait first. A non-blocking receive that
   finds nothing costs far more than one that succeeds: CPython builds a
   :exc:`BlockingIOError` (about 3 us, against 0.1 us for the system call
@@ -60,6 +44,25 @@ and relies on ``retry_interval``, as above.
   :meth:`_read_probe_found_data`, :meth:`_wait_readable`,
   :meth:`_after_would_block`) live here so that every layer's receive hot
   path uses the same rule.
+
+Closing from another thread
+---------------------------
+A wait takes the descriptor *number*, and the kernel looks it up again
+each time the wait wakes. A transport whose close() can wake its waiters
+(a stream socket's shutdown) must not free the number before they have
+left: a file opened by any thread in the meantime would take it, and the
+woken wait would go on, on that file. So every wait registers in
+``_descriptor_users`` (a deque: append and pop are atomic) and then checks
+``_closing``; such a close() sets ``_closing``, wakes the waiters, and
+then leaves its descriptor in ``_pending_close`` if any is registered.
+Whatever the interleaving, either the wait sees ``_closing`` (and raises
+``EBADF`` without waiting) or the close sees the wait; the last one to
+leave closes the descriptor (:meth:`SelectorBaseTransport._release_descriptor`).
+The append is the first statement inside the ``try`` whose ``finally``
+pops: an exception that a signal handler raises as the append returns is
+then still matched by the pop, and no registration outlives its call.
+A transport whose close() cannot wake its waiters (a pipe) closes at once
+and relies on ``retry_interval``, as above.
 """
 
 from __future__ import annotations
@@ -272,8 +275,8 @@ class SelectorBaseTransport(BaseTransport):
             self._wait(fileno, False, wait)
             return deadline
         users = self._descriptor_users
-        users.append(None)
         try:
+            users.append(None)  # inside: see "Closing from another thread"
             if self._closing:
                 raise closed_error()
             events = poller.poll(self._retry_milliseconds if wait == retry_interval else math.ceil(wait * 1000.0))
@@ -302,8 +305,8 @@ class SelectorBaseTransport(BaseTransport):
         if timeout > _MAX_WAIT:
             timeout = _MAX_WAIT
         users = self._descriptor_users
-        users.append(None)
         try:
+            users.append(None)  # inside: see "Closing from another thread"
             if self._closing:
                 raise closed_error()
             self._wait_held(fileno, want_write, timeout)

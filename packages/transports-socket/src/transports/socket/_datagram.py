@@ -32,6 +32,7 @@ from typing import Any, Final, final
 from typing_extensions import Buffer
 
 from transports.abc import UnsupportedOperation, time_left, validate_timeout
+from transports.abc._buffers import buffer_type_error
 from transports.abc._validation import check_ancillary_bufsize
 from transports.selector import SelectorDatagramTransport, WouldBlockOnRead, WouldBlockOnWrite
 
@@ -224,6 +225,8 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
             return
         except BlockingIOError:
             pass
+        except BufferError as exc:
+            raise buffer_type_error(exc) from None
         self._after_would_block(self._sock.fileno(), partial(self.send_noblock, data), True, timeout)
 
     def send_noblock(self, data: Buffer) -> None:
@@ -240,6 +243,8 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
             sock.send(data, DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
+        except BufferError as exc:
+            raise buffer_type_error(exc) from None
 
     def send_noblock_with_ancillary(self, data: Buffer, ancillary_data: Any) -> None:
         """Send one packet with ``ancillary_data`` without blocking.
@@ -260,6 +265,8 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
             sent = sock.sendmsg([data], ancillary_data, DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
+        except BufferError as exc:
+            raise buffer_type_error(exc) from None
         if sent != memoryview(data).nbytes:  # pragma: no cover - datagrams go whole or not at all
             raise OSError(errno.EMSGSIZE, "The packet was not sent whole")
 

@@ -89,7 +89,6 @@ __all__ = [
     "DONTWAIT",
     "SocketOwner",
     "check_socket",
-    "close_socket",
     "closed_error",
     "raise_if_closed",
     "shut_down_detached",
@@ -258,19 +257,6 @@ def shut_down_detached(sock: socket.socket) -> socket.socket | None:
     return shell
 
 
-def close_socket(sock: socket.socket) -> None:
-    """Shut the connection of ``sock`` down, then close it.
-
-    Idempotent. See :func:`shut_down_detached`.
-
-    Raises:
-        OSError: the system refused to close the descriptor.
-    """
-    shell = shut_down_detached(sock)
-    if shell is not None:
-        shell.close()
-
-
 class SocketOwner(SelectorBaseTransport):
     """Base of the transports that own a socket.
 
@@ -358,10 +344,10 @@ class SocketOwner(SelectorBaseTransport):
     def close(self) -> None:
         """Close the socket (a stream socket is shut down first). Idempotent.
 
-        A call of another thread that holds the descriptor number (a gather
-        write, ``send_file``) keeps the number from being closed until it
-        returns, so that no other file can take it and receive its bytes;
-        the shutdown ends such a call at once.
+        A call of another thread that holds the descriptor number (a wait,
+        a gather write, ``send_file``) keeps the number from being closed
+        until it returns, so that no other file can take it meanwhile; the
+        shutdown ends such a call at once.
 
         Raises:
             OSError: the system refused to close the descriptor (never for a
@@ -401,10 +387,10 @@ class SocketOwner(SelectorBaseTransport):
     def _holding_descriptor(self, function: Callable[..., _T_Return], *args: Any) -> _T_Return:
         """Return ``function(fd, *args)``, with the descriptor number ``fd`` held.
 
-        For calls that use the number rather than the socket object: ``os``
-        functions, and timed waits in C, which look the number up again
-        each time they wake (the poll waits of the base class hold it
-        themselves). While one runs, a :meth:`close` of another thread
+        For calls that use the number rather than the socket object, ``os``
+        functions (the poll waits of the base class, and the timed waits in
+        C of the stream transport, hold it the same way, written out).
+        While one runs, a :meth:`close` of another thread
         shuts the socket down but leaves the number open, and the call
         closes it when it returns (:meth:`_release_descriptor`), so the
         number cannot name another file meanwhile. Once a close has begun,
@@ -414,8 +400,8 @@ class SocketOwner(SelectorBaseTransport):
             OSError: whatever ``function`` raises.
         """
         users = self._descriptor_users
-        users.append(None)
         try:
+            users.append(None)  # inside: see "Closing from another thread"
             return function(self._sock.fileno(), *args)
         finally:
             users.pop()

@@ -178,9 +178,12 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                 # The number held as _holding_descriptor() does, written out:
                 # its two frames cost 8% to 9% of the client CPU of a round trip
                 # with a finite timeout (bench, TCP and Unix: 1.17x to 1.08x plain).
+                # No _closing check: close() detaches ``timed`` before it looks
+                # at the registrations, so a wait registered after that fails
+                # with EBADF at once.
                 users = self._descriptor_users
-                users.append(None)
                 try:
+                    users.append(None)  # inside: see "Closing from another thread"
                     data = timed.recv(bufsize, DONTWAIT)  # poll, then recv, in C
                 except TimeoutError as exc:
                     return self._after_timed_wait(exc, partial(self.recv_noblock, bufsize), deadline)
@@ -258,8 +261,8 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             if timed is not None and timeout >= self._retry_interval:
                 deadline = monotonic() + timeout
                 users = self._descriptor_users  # held: see recv()
-                users.append(None)
                 try:
+                    users.append(None)  # inside: see "Closing from another thread"
                     nbytes = timed.recv_into(buffer, 0, DONTWAIT)  # poll, then recv, in C
                 except TimeoutError as exc:
                     return self._after_timed_wait(exc, partial(self.recv_noblock_into, buffer), deadline)

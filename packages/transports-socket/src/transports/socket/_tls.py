@@ -43,15 +43,16 @@ The hot paths
 =============
 
 As in ``SocketStreamTransport``, ``recv``, ``recv_into``, ``send`` and
-``send_all`` call the :class:`ssl.SSLSocket` method first, with no
-closure, no clock read and no lock (only the registration that
-"Threads" explains). A failed non-blocking TLS call is
+``send_all`` try the operation first, with no closure, no clock read and
+no lock (only the registration that "Threads" explains), on the
+connection's OpenSSL object itself (``read``, ``write``: what the
+:class:`ssl.SSLSocket` methods call). A failed non-blocking TLS call is
 expensive (CPython builds an :exc:`ssl.SSLWantReadError` with a formatted
 message, several microseconds), so receives adapt between trying first
 and waiting first exactly as the plain socket transport does. ``recv``
-returns what ``SSLSocket.recv`` returns (at most one record, never
-copied again); it asks for 64 KiB at most, since ``SSLSocket.recv(n)``
-allocates ``n`` bytes before it reads one record of 16 KiB at most.
+returns what OpenSSL's read returns (at most one record, never copied
+again); it asks for 64 KiB at most, since a read of ``n`` bytes
+allocates them before it reads one record of 16 KiB at most.
 
 A write that OpenSSL has started must be finished
 =================================================
@@ -166,7 +167,7 @@ from transports.abc import (
     timeout_error,
     validate_timeout,
 )
-from transports.abc._buffers import BYTE_TYPES, byte_view, writable_nbytes
+from transports.abc._buffers import BYTE_TYPES, buffer_type_error, byte_view, writable_nbytes
 from transports.abc._tls import tls_attributes, tls_options
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 
@@ -282,6 +283,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     # OpenSSL reads and writes the descriptor itself, without MSG_DONTWAIT,
     # and its receives wait with their own poll.
     _BLOCKING_DESCRIPTOR_OK = False
+    # close() (after the closing handshake) is that of the stream sockets:
+    # detach, shut down, close once no call holds the descriptor.
+    _SHUTDOWN_ON_CLOSE = True
     _TIMED_WAITS_IN_C = False
 
     __sslsock: ssl.SSLSocket
@@ -290,9 +294,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     __closed: bool
     __standard_compatible: bool
     __shutdown_timeout: float
-    # The connection's OpenSSL object (CPython's ``SSLSocket._sslobj``; the
-    # SSLSocket itself where there is none, which has the same read, write,
-    # pending and session members). The hot paths call it directly: the
+    # The connection's OpenSSL object (CPython's ``SSLSocket._sslobj``). The
+    # hot paths call it directly: the
     # SSLSocket methods in between are two Python frames per receive, more
     # than the registration of every call costs (see "Threads"). Kept after
     # close(), which drops it from the SSLSocket, so that ``session`` and
@@ -338,8 +341,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
                 session=session,
             )
             self._sock = self.__sslsock = sslsock
-            sslobj = getattr(sslsock, "_sslobj", None)
-            self.__sslobj = cast(_Connection, sslsock if sslobj is None else sslobj)
+            # (None for an unconnected socket, whose handshake fails below.)
+            self.__sslobj = cast(_Connection, sslsock._sslobj)  # type: ignore[attr-defined]
             self._proxy = proxy = SocketProxy(sslsock)
             self._extra = MappingProxyType(
                 {**socket_attributes(sslsock, proxy), **tls_attributes(_opener(sslsock), self.__standard_compatible)}
@@ -365,9 +368,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             raise WouldBlockOnWrite(sslsock.fileno()) from None
 
     def __close_after_failure(self, sock: Any) -> None:
-        try:
-            sslsock = self.__sslsock
-        except AttributeError:  # not wrapped yet: the caller's object still holds the descriptor
+        if not hasattr(self, "_SSLStreamTransport__sslsock"):
+            # Not wrapped yet: the caller's object still holds the descriptor.
             if isinstance(sock, socket.socket):
                 try:
                     sock.close()
@@ -375,12 +377,16 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
                     pass
             return
         try:
-            self.__release_socket(sslsock)
+            SocketOwner.close(self)
         except OSError:
             pass  # the reason the constructor failed matters more
 
     def __guarded(self, operation: Callable[..., _T], first: Any, second: Any = _NO_ARGUMENT) -> _T:
         """Run ``operation(first[, second])``, one public call, in step with :meth:`close`.
+
+        Raises:
+            OSError: ``EBADF`` when the transport was closed before or
+                during the call; whatever ``operation`` raises otherwise.
 
         The rule that keeps two threads out of OpenSSL's hands at once when
         one of them closes: every call registers in ``_descriptor_users``
@@ -399,14 +405,14 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         unpacked tuple costs more than this whole registration.)
         """
         users = self._descriptor_users
-        users.append(None)
         try:
+            users.append(None)  # inside: see "Closing from another thread"
             if self.__closed:
                 raise closed_error()
             result = operation(first) if second is _NO_ARGUMENT else operation(first, second)
-        except OSError:  # ssl.SSLError and TimeoutError included
+        except OSError as exc:  # ssl.SSLError and TimeoutError included
             if self.__closed:
-                raise closed_error() from None
+                raise closed_error() from exc
             raise
         finally:
             users.pop()
@@ -461,11 +467,15 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         wakes a thread blocked on it.
 
         If another thread is inside a call of this transport (blocked or
-        not), there is no closing handshake: OpenSSL must not run for two
-        threads on one connection. ``close()`` then only shuts the socket
-        down, which ends that call with ``OSError(EBADF)``, and the last
-        call to leave closes the descriptor. The peer sees the connection
-        end without a close_notify.
+        not), there is no closing handshake, which must not run in OpenSSL
+        alongside that call: ``close()`` only shuts the socket down, which
+        ends that call with ``OSError(EBADF)``, and returns at once; the
+        last call to leave closes the descriptor (and ignores an error of
+        that close). The peer then sees the connection end without a
+        close_notify. So a close from another thread that lands between two
+        calls of a receiving loop makes the whole closing handshake (and
+        may take up to ``shutdown_timeout``), one that lands inside a call
+        makes none.
 
         Raises:
             OSError: the system refused to close the descriptor (never for a
@@ -474,8 +484,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         if self.__closed:
             return
         self.__closed = True  # first: see __guarded
-        sslsock = self.__sslsock
-        if sslsock.fileno() < 0:
+        if self.__sslsock.fileno() < 0:
             return
         try:
             if self.__standard_compatible and not self._descriptor_users:
@@ -484,7 +493,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
                 except (OSError, ValueError):  # ssl.SSLError and TimeoutError included
                     pass
         finally:
-            self.__release_socket(sslsock)
+            # The SSLSocket gives up the descriptor (and its reference to the
+            # OpenSSL object, which __sslobj keeps for a call still running).
+            super().close()
 
     def __closing_handshake(self, timeout: float) -> None:
         deadline = deadline_after(timeout)
@@ -501,23 +512,6 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             raise WouldBlockOnRead(sslsock.fileno()) from None
         except SSLWantWriteError:
             raise WouldBlockOnWrite(sslsock.fileno()) from None
-
-    def __release_socket(self, sslsock: ssl.SSLSocket) -> None:
-        """Shut ``sslsock`` down, and close it once no call uses it.
-
-        The shutdown wakes every call blocked on the socket. It is the plain
-        socket's, not :meth:`ssl.SSLSocket.shutdown`, which would drop the
-        OpenSSL object from under a call still running. Closing the
-        SSLSocket drops that object and closes the descriptor; a call still
-        running does it when it leaves (see :meth:`__guarded`).
-        """
-        self._closing = True  # no wait may start from now on
-        try:
-            socket.socket.shutdown(sslsock, socket.SHUT_RDWR)
-        except OSError:  # not connected any more, reset, or already closed
-            pass
-        self._pending_close = sslsock
-        self._release_descriptor(raise_errors=True)
 
     def is_closed(self) -> bool:
         """Return :data:`True` once :meth:`close` has been called."""
@@ -792,6 +786,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         except SSLWantReadError:
             self.__unfinished = data
             raise WouldBlockOnRead(sslsock.fileno()) from None
+        except BufferError as exc:
+            raise buffer_type_error(exc) from None
         self.__unfinished = None
         return sent
 
