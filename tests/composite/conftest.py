@@ -113,6 +113,44 @@ class BlockingSocketStream(StreamTransport):
 InnerFactory = Callable[..., tuple[BlockingSocketStream, socket.socket]]
 
 
+class ShutdownOnClose(StreamTransport):
+    """Delegates to a socket transport; close() shuts the socket down first.
+
+    As ``SocketStreamTransport.close()`` does, and for the same reason: on
+    Linux, only a shutdown wakes a thread blocked on the socket (and it
+    wakes it with an end of stream that the peer never sent).
+    """
+
+    def __init__(self, inner: StreamTransport, sock: socket.socket) -> None:
+        self.inner = inner
+        self.sock = sock
+
+    def recv_into(self, buffer: Buffer, timeout: float) -> int:
+        return self.inner.recv_into(buffer, timeout)
+
+    def send(self, data: Buffer, timeout: float) -> int:
+        return self.inner.send(data, timeout)
+
+    def send_eof(self) -> None:
+        self.inner.send_eof()
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed or not connected
+        self.inner.close()
+
+    def is_closed(self) -> bool:
+        return self.inner.is_closed()
+
+
+@pytest.fixture
+def shutdown_on_close_wrapper() -> Callable[[StreamTransport, socket.socket], StreamTransport]:
+    """Wrap a transport over ``sock`` so that its close() shuts ``sock`` down first."""
+    return ShutdownOnClose
+
+
 @pytest.fixture
 def make_inner(make_socketpair: SocketPairFactory) -> InnerFactory:
     """Build ``(transport, peer_socket)``: a BlockingSocketStream and the socket at the other end.

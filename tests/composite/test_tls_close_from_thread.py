@@ -24,7 +24,6 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
-from typing_extensions import Buffer
 
 from transports.abc import StreamTransport
 from transports.composite import TLSStreamTransport
@@ -39,37 +38,6 @@ CALL_TIMEOUT = 2.0
 # A thread still inside a call this long after close() is stuck: the peer
 # keeps the connection busy, so the call must notice the close at once.
 PROMPT = 1.0
-
-
-class ShutdownFirst(StreamTransport):
-    """Shuts the socket down before closing it, as the socket transports do.
-
-    On Linux only a shutdown wakes a thread blocked on the socket, and it
-    wakes it with an end of stream that the peer never sent.
-    """
-
-    def __init__(self, inner: StreamTransport, sock: socket.socket) -> None:
-        self.inner = inner
-        self.sock = sock
-
-    def recv_into(self, buffer: Buffer, timeout: float) -> int:
-        return self.inner.recv_into(buffer, timeout)
-
-    def send(self, data: Buffer, timeout: float) -> int:
-        return self.inner.send(data, timeout)
-
-    def send_eof(self) -> None:
-        self.inner.send_eof()
-
-    def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed
-        self.inner.close()
-
-    def is_closed(self) -> bool:
-        return self.inner.is_closed()
 
 
 @pytest.fixture(params=[False, True], ids=["plain-close", "shutdown-on-close"])
@@ -96,6 +64,7 @@ def connect(
     socket_stream: Callable[..., StreamTransport],
     shutdown_on_close: bool,
     standard_compatible: bool,
+    shutdown_on_close_wrapper: Callable[[StreamTransport, socket.socket], StreamTransport],
 ) -> PairFactory:
     """Build ``(client, server)``; the caller closes both before the next pair.
 
@@ -115,7 +84,7 @@ def connect(
         )
         try:
             client: TLS = TLSStreamTransport(
-                ShutdownFirst(inner, ours) if shutdown_on_close else inner,
+                shutdown_on_close_wrapper(inner, ours) if shutdown_on_close else inner,
                 client_context,
                 server_hostname=SERVER_NAME,
                 standard_compatible=standard_compatible,
@@ -165,8 +134,69 @@ def ended_by_close(outcome: object) -> bool:
     return isinstance(outcome, OSError) and not isinstance(outcome, ssl.SSLError) and outcome.errno == errno.EBADF
 
 
-def check_receives_end_with_ebadf(connect: PairFactory, **options: bool) -> None:
-    """Close while a thread receives from a peer that keeps sending, many times over."""
+Body = Callable[[TLS, TLS, threading.Event, random.Random], Callable[[], None]]
+
+
+def peer_sends(client: TLS, server: TLS, stop: threading.Event, rng: random.Random) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            while not stop.is_set():
+                server.send_all(rng.randbytes(rng.randint(10, 20_000)), CALL_TIMEOUT)
+        except OSError:
+            pass  # our side is closed: the peer's job is done
+
+    return run
+
+
+def peer_receives(client: TLS, server: TLS, stop: threading.Event, rng: random.Random) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            while not stop.is_set() and server.recv(65536, CALL_TIMEOUT):
+                pass
+        except OSError:
+            pass  # whatever our close made of the stream: not under test here
+        finally:
+            server.close()  # answers our close_notify, if it came: no wait in close()
+
+    return run
+
+
+def receive_until_it_ends(client: TLS, last: list[object]) -> Callable[[], None]:
+    def run() -> None:
+        while True:
+            try:
+                data = client.recv(4096, CALL_TIMEOUT)
+            except BaseException as exc:
+                last.append(exc)
+                return
+            if not data:
+                last.append(data)  # an EOF the peer never sent
+                return
+
+    return run
+
+
+def send_until_it_ends(client: TLS, last: list[object]) -> Callable[[], None]:
+    rng = random.Random()
+
+    def run() -> None:
+        while True:
+            try:
+                client.send_all(rng.randbytes(rng.randint(10, 20_000)), CALL_TIMEOUT)
+            except BaseException as exc:
+                last.append(exc)
+                return
+
+    return run
+
+
+def check_calls_end_with_ebadf(
+    connect: PairFactory,
+    peer: Body,
+    call: Callable[[TLS, list[object]], Callable[[], None]],
+    **options: bool,
+) -> None:
+    """Close while a thread is inside calls that the peer keeps busy, many times over."""
     rng = random.Random()
     failures: list[str] = []
     fds_before = open_fds()
@@ -174,26 +204,7 @@ def check_receives_end_with_ebadf(connect: PairFactory, **options: bool) -> None
         client, server = connect(**options)
         stop = threading.Event()
         last: list[object] = []
-
-        def peer(server: TLS = server, stop: threading.Event = stop) -> None:
-            try:
-                while not stop.is_set():
-                    server.send_all(rng.randbytes(rng.randint(10, 20_000)), CALL_TIMEOUT)
-            except OSError:
-                pass  # our side is closed: the peer's job is done
-
-        def receiver(client: TLS = client, last: list[object] = last) -> None:
-            while True:
-                try:
-                    data = client.recv(4096, CALL_TIMEOUT)
-                except BaseException as exc:
-                    last.append(exc)
-                    return
-                if not data:
-                    last.append(data)  # an EOF the peer never sent
-                    return
-
-        threads = [start(peer, "tls-peer-sender"), start(receiver, "tls-receiver")]
+        threads = [start(peer(client, server, stop, rng), "tls-peer"), start(call(client, last), "tls-caller")]
         try:
             time.sleep(rng.uniform(0.0, 0.01))
             closing = time.monotonic()
@@ -209,11 +220,11 @@ def check_receives_end_with_ebadf(connect: PairFactory, **options: bool) -> None
         if not ended_by_close(last[0]):
             failures.append(f"repetition {repetition}: {describe(last[0])}")
     assert open_fds() == fds_before, "descriptors leaked"
-    assert not failures, f"{len(failures)} of {REPETITIONS} receives did not end with EBADF:\n" + "\n".join(failures)
+    assert not failures, f"{len(failures)} of {REPETITIONS} calls did not end with EBADF:\n" + "\n".join(failures)
 
 
 def test_a_receive_ended_by_close_raises_ebadf(connect: PairFactory) -> None:
-    check_receives_end_with_ebadf(connect)
+    check_calls_end_with_ebadf(connect, peer_sends, receive_until_it_ends)
 
 
 @pytest.mark.parametrize("shutdown_on_close", [True], ids=["shutdown-on-close"], indirect=True)
@@ -221,52 +232,11 @@ def test_a_receive_ended_by_close_raises_ebadf(connect: PairFactory) -> None:
 def test_a_close_made_eof_never_reads_as_eof_even_when_ignoring_unexpected_eofs(connect: PairFactory) -> None:
     # The shutdown wakes the receiver with an EOF, which OpenSSL then takes
     # for a close_notify: a read that returns nothing, instead of an error.
-    check_receives_end_with_ebadf(connect, ignore_unexpected_eof=True)
+    check_calls_end_with_ebadf(connect, peer_sends, receive_until_it_ends, ignore_unexpected_eof=True)
 
 
 def test_a_send_ended_by_close_raises_ebadf(connect: PairFactory) -> None:
-    rng = random.Random()
-    failures: list[str] = []
-    fds_before = open_fds()
-    for repetition in range(REPETITIONS):
-        client, server = connect()
-        stop = threading.Event()
-        last: list[object] = []
-
-        def peer(server: TLS = server, stop: threading.Event = stop) -> None:
-            try:
-                while not stop.is_set() and server.recv(65536, CALL_TIMEOUT):
-                    pass
-            except OSError:
-                pass  # whatever our close made of the stream: not under test here
-            finally:
-                server.close()  # answers our close_notify, if it came: no wait in close()
-
-        def sender(client: TLS = client, last: list[object] = last) -> None:
-            while True:
-                try:
-                    client.send_all(rng.randbytes(rng.randint(10, 20_000)), CALL_TIMEOUT)
-                except BaseException as exc:
-                    last.append(exc)
-                    return
-
-        threads = [start(peer, "tls-peer-receiver"), start(sender, "tls-sender")]
-        try:
-            time.sleep(rng.uniform(0.0, 0.01))
-            closing = time.monotonic()
-            client.close()
-            stuck = join_all(threads[1:], closing + PROMPT)
-        finally:
-            stop.set()
-            client.close()
-            server.close()
-            still_running = join_all(threads, time.monotonic() + 2 * CALL_TIMEOUT)
-        assert not stuck, f"repetition {repetition}: {stuck} still inside a call {PROMPT} s after close() began"
-        assert not still_running, f"repetition {repetition}: {still_running} never ended"
-        if not ended_by_close(last[0]):
-            failures.append(f"repetition {repetition}: {describe(last[0])}")
-    assert open_fds() == fds_before, "descriptors leaked"
-    assert not failures, f"{len(failures)} of {REPETITIONS} sends did not end with EBADF:\n" + "\n".join(failures)
+    check_calls_end_with_ebadf(connect, peer_receives, send_until_it_ends)
 
 
 def test_close_with_unread_data_still_sends_its_close_notify(

@@ -241,43 +241,13 @@ def test_close_while_the_peer_does_not_read_is_bounded(make_tls_pair: TLSPairFac
     assert client.wrapped_transport.is_closed()
 
 
-class ShutdownOnClose(StreamTransport):
-    """Delegates to a socket transport; close() shuts the socket down first.
-
-    As ``SocketStreamTransport.close()`` does, and for the same reason: on
-    Linux, only a shutdown wakes a thread blocked on the socket.
-    """
-
-    def __init__(self, inner: StreamTransport, sock: socket.socket) -> None:
-        self.inner = inner
-        self.sock = sock
-
-    def recv_into(self, buffer: Buffer, timeout: float) -> int:
-        return self.inner.recv_into(buffer, timeout)
-
-    def send(self, data: Buffer, timeout: float) -> int:
-        return self.inner.send(data, timeout)
-
-    def send_eof(self) -> None:
-        self.inner.send_eof()
-
-    def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed or not connected
-        self.inner.close()
-
-    def is_closed(self) -> bool:
-        return self.inner.is_closed()
-
-
 def test_close_does_not_wait_for_a_sender_stuck_on_a_peer_that_does_not_read(
     make_socketpair: Callable[[int], tuple[socket.socket, socket.socket]],
     run_in_thread: RunInThread,
     server_context: ssl.SSLContext,
     client_context: ssl.SSLContext,
     socket_stream: Callable[..., StreamTransport],
+    shutdown_on_close_wrapper: Callable[[StreamTransport, socket.socket], StreamTransport],
 ) -> None:
     # Regression: close() waited up to shutdown_timeout for the send lock
     # before closing the wrapped transport, although only that close could
@@ -287,7 +257,10 @@ def test_close_does_not_wait_for_a_sender_stuck_on_a_peer_that_does_not_read(
         lambda: TLSStreamTransport(socket_stream(theirs), server_context, shutdown_timeout=1.0)
     )
     client = TLSStreamTransport(
-        ShutdownOnClose(socket_stream(ours), ours), client_context, server_hostname=SERVER_NAME, shutdown_timeout=5.0
+        shutdown_on_close_wrapper(socket_stream(ours), ours),
+        client_context,
+        server_hostname=SERVER_NAME,
+        shutdown_timeout=5.0,
     )
     with server_future.result(10.0) as server:
         sending = run_in_thread(lambda: client.send_all(b"x" * (16 * 1024 * 1024), math.inf))
