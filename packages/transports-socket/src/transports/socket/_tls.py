@@ -120,7 +120,11 @@ receiving at each end, failed with a bad record MAC or a false EOF (a
 plain :class:`ssl.SSLSocket` with a timeout fails the same way, less
 often). So each read and write of the OpenSSL object holds a lock, only
 for the length of that non-blocking call, never while the thread waits
-for the socket: a receiver waiting for data never holds up a sender.
+for the socket: a receiver waiting for data never holds up a sender. It
+costs about 7% of the client CPU of a TLS round trip (the benchmark's
+ping-pong, against plain ``ssl``: 0.97x/1.08x without the lock and
+1.04x/1.17x with it, finite/infinite timeout, 11 repetitions, one
+session), the price of a connection that does not corrupt.
 
 :meth:`~SSLStreamTransport.close` from another thread is the case that
 matters: "close to stop a blocked reader" is what ``retry_interval`` is
