@@ -9,12 +9,14 @@ certificates) and closes everything it made when the check leaves it.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -36,6 +38,7 @@ SHUTDOWN = 1.0
 
 StreamPair = tuple[StreamTransport, StreamTransport]
 DatagramPair = tuple[DatagramTransport, DatagramTransport]
+Contexts = tuple[ssl.SSLContext, ssl.SSLContext]
 
 
 def _ipv6_loopback() -> bool:
@@ -285,3 +288,105 @@ def test_datagram_transport_conformance(kind: str) -> None:
             yield a, b
 
     check_datagram_transport(make_pair, too_big=too_big)
+
+
+# ---------------------------------------------------------------------------
+# Unusable buffers get the same exception, at once, from every transport:
+# a read-only or non-contiguous buffer given to recv_into is a TypeError
+# before any wait (also once receives wait before they read, and with an
+# infinite timeout); a non-contiguous buffer given to a send is a TypeError,
+# and nothing of that call reaches the peer.
+
+NOT_CONTIGUOUS = memoryview(bytearray(b"0123456789abcdef"))[::2]
+
+
+@pytest.fixture(params=list(STREAM_KINDS))
+def stream_pair(request: pytest.FixtureRequest, contexts: Contexts) -> Iterator[StreamPair]:
+    if "IPv6" in request.param and not IPV6:
+        pytest.skip("no IPv6 loopback (::1) on this machine")
+    make, _half_close = STREAM_KINDS[request.param]
+    a, b = make(contexts)
+    try:
+        yield a, b
+    finally:
+        close_both(a, b)
+
+
+def send_noblock_of(transport: Any) -> Callable[[Any], Any]:
+    """The ``send_noblock`` of ``transport``, or of its send part when it is stapled."""
+    sender = getattr(transport, "send_transport", transport)
+    method: Callable[[Any], Any] = sender.send_noblock  # AttributeError: it has none
+    return method
+
+
+def receive_exactly(transport: StreamTransport, size: int) -> bytes:
+    received = b""
+    while len(received) < size:
+        chunk = transport.recv(size - len(received), 5.0)
+        assert chunk, f"end of stream after {received!r}"
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize("timeout", [3.0, math.inf])
+@pytest.mark.parametrize("buffer", [b"read-only", NOT_CONTIGUOUS], ids=["read-only", "not contiguous"])
+def test_unusable_receive_buffer_is_refused_before_any_wait(
+    stream_pair: StreamPair, buffer: Any, timeout: float
+) -> None:
+    ours, theirs = stream_pair
+    with pytest.raises(TimeoutError):  # would block: receives now wait before they read
+        ours.recv(10, 0)
+    started = time.monotonic()
+    with pytest.raises(TypeError):
+        ours.recv_into(buffer, timeout)
+    assert time.monotonic() - started < 1.0
+    theirs.send_all(b"data", 5.0)
+    time.sleep(0.05)
+    with pytest.raises(TypeError):  # also when it tries first, with data there
+        ours.recv_into(buffer, 0)
+    assert receive_exactly(ours, 4) == b"data"  # and nothing was lost
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        pytest.param(lambda t: t.send(NOT_CONTIGUOUS, 5.0), id="send"),
+        pytest.param(lambda t: t.send_all(NOT_CONTIGUOUS, 5.0), id="send_all"),
+        pytest.param(lambda t: t.send_all_from_iterable([b"first", NOT_CONTIGUOUS], 5.0), id="send_all_from_iterable"),
+        pytest.param(lambda t: send_noblock_of(t)(NOT_CONTIGUOUS), id="send_noblock"),
+    ],
+)
+def test_non_contiguous_buffer_is_a_type_error_and_sends_nothing(
+    stream_pair: StreamPair, send: Callable[[Any], Any]
+) -> None:
+    ours, theirs = stream_pair
+    try:
+        send(ours)
+    except AttributeError:
+        pytest.skip(f"{type(ours).__name__} has no such method")
+    except TypeError:
+        pass
+    else:
+        pytest.fail("no TypeError")
+    ours.send_all(b"next", 5.0)
+    assert receive_exactly(theirs, 4) == b"next"  # the first bytes: nothing went before them
+
+
+@pytest.mark.parametrize("kind", ["udp4", "unix"])
+@pytest.mark.parametrize(
+    "send",
+    [
+        pytest.param(lambda t: t.send(NOT_CONTIGUOUS, 5.0), id="send"),
+        pytest.param(lambda t: t.send_noblock(NOT_CONTIGUOUS), id="send_noblock"),
+        pytest.param(lambda t: t.send_with_ancillary(NOT_CONTIGUOUS, [], 5.0), id="send_with_ancillary"),
+    ],
+)
+def test_non_contiguous_datagram_is_a_type_error_and_sends_nothing(
+    kind: str, send: Callable[[SocketDatagramTransport], Any]
+) -> None:
+    ours_sock, theirs_sock = datagram_sockets(kind)
+    with SocketDatagramTransport(ours_sock, 1.0) as ours, SocketDatagramTransport(theirs_sock, 1.0) as theirs:
+        with pytest.raises(TypeError):
+            send(ours)
+        ours.send(b"next", 5.0)
+        assert theirs.recv(5.0) == b"next"  # the first packet: nothing went before it
