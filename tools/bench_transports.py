@@ -36,7 +36,7 @@ one CPU and each wakes the other the same way in every run.
 
 Output: a markdown table on stdout (also written to ``--out/latest.md``),
 a JSON file (``--out/latest.json``) and a PNG chart (``--chart``). Budget
-lines from the performance issue are checked and printed at the end; the
+lines (docs/performance.md) are checked and printed at the end; the
 exit status is 1 when one fails and ``--strict`` is given.
 """
 
@@ -630,7 +630,7 @@ def run_row(row: Row, timeout: float, repeat: int, tls: TLSSetup, scale: float, 
 
 
 def budget_checks(results: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
-    """The budget lines of the performance issue: each median against its limit.
+    """The budget lines (docs/performance.md): each median against its limit.
 
     A line holds when the median paired ratio is within the limit, as the
     issue states it. Each line also prints the 95% interval of that median

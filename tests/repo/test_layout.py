@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ("abc", "selector", "socket", "composite")
-# Which other layers each layer may import (SPEC section 1: dependencies point down).
+# Which other layers each layer may import: dependencies point down.
 ALLOWED = {
     "abc": set(),
     "selector": {"abc"},

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ("abc", "selector", "socket", "composite")
-# What SPEC section 1 says each distribution depends on, besides typing-extensions.
+# What each distribution depends on, besides typing-extensions.
 DECLARED = {
     "abc": set(),
     "selector": {"transports-abc"},

@@ -4,8 +4,8 @@ The hot paths
 -------------
 A plain socket program calls ``sock.recv()`` and ``sock.sendall()``. The
 transport's blocking methods add a timeout and a retry loop on top; the
-aim (SPEC section 6 item 5) is that this costs next to nothing when the
-socket is ready, which is the common case on a busy connection:
+aim is that this costs next to nothing when the socket is ready, which
+is the common case on a busy connection:
 
 - ``recv``, ``recv_into``, ``send`` and ``send_all`` call the socket
   method FIRST, inline, with no closure, no exception translation and no
