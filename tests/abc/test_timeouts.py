@@ -71,6 +71,8 @@ def test_timeout_error_has_etimedout() -> None:
     assert isinstance(exc, TimeoutError)
     assert isinstance(exc, OSError)
     assert exc.errno == errno.ETIMEDOUT
+    assert exc.strerror == "timed out"
+    assert str(exc).endswith("] timed out")
     assert timeout_error("handshake timed out").strerror == "handshake timed out"
 
 

@@ -21,3 +21,23 @@ def test_namespace_spans_all_layers() -> None:
     # PEP 420: no __init__.py, so the namespace has no __file__ of its own.
     assert getattr(transports, "__file__", None) is None
     assert len(list(transports.__path__)) >= 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "transports.socket.SocketStreamTransport",
+        "transports.socket.SocketDatagramTransport",
+        "transports.socket.SSLStreamTransport",
+        "transports.socket.SocketProxy",
+        "transports.composite.StapledStreamTransport",
+        "transports.composite.StapledDatagramTransport",
+        "transports.composite.TLSStreamTransport",
+    ],
+)
+def test_final_classes_are_final_at_run_time(name: str) -> None:
+    module_name, _, class_name = name.rpartition(".")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    assert getattr(cls, "__final__", False) is True  # for type checkers
+    with pytest.raises(TypeError, match=rf"{class_name} is final"):
+        type("Subclass", (cls,), {})

@@ -19,7 +19,6 @@ __all__ = ["deadline_after", "time_left", "timeout_error", "validate_timeout"]
 
 import errno
 import math
-import os
 from time import monotonic
 
 
@@ -76,6 +75,9 @@ def time_left(deadline: float) -> float:
 def timeout_error(message: str | None = None) -> TimeoutError:
     """Build the :exc:`TimeoutError` a blocking method raises.
 
-    Its ``errno`` is :data:`errno.ETIMEDOUT`, as for a socket timeout.
+    Its ``errno`` is :data:`errno.ETIMEDOUT`, as for a socket timeout, and
+    its message ``message``, by default "timed out" (what a socket with a
+    timeout says; the system's text for ``ETIMEDOUT``, "Connection timed
+    out", speaks of a connection that may not exist).
     """
-    return TimeoutError(errno.ETIMEDOUT, message or os.strerror(errno.ETIMEDOUT))
+    return TimeoutError(errno.ETIMEDOUT, message or "timed out")

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar, final
 from typing_extensions import Buffer
 
 from transports.abc import DatagramReadTransport, DatagramTransport, DatagramWriteTransport
+from transports.abc._final import refuse_subclasses
 
 from ._parts import check_part, close_both
 
@@ -18,6 +19,7 @@ _T_ReceiveDatagramTransport = TypeVar("_T_ReceiveDatagramTransport", bound=Datag
 
 
 @final
+@refuse_subclasses
 class StapledDatagramTransport(DatagramTransport, Generic[_T_SendDatagramTransport, _T_ReceiveDatagramTransport]):
     """A datagram transport made of two parts: one to send, one to receive.
 

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar, final
 from typing_extensions import Buffer
 
 from transports.abc import StreamReadTransport, StreamTransport, StreamWriteTransport
+from transports.abc._final import refuse_subclasses
 
 from ._parts import check_part, close_both
 
@@ -18,6 +19,7 @@ _T_ReceiveStreamTransport = TypeVar("_T_ReceiveStreamTransport", bound=StreamRea
 
 
 @final
+@refuse_subclasses
 class StapledStreamTransport(StreamTransport, Generic[_T_SendStreamTransport, _T_ReceiveStreamTransport]):
     """A stream transport made of two parts: one to send, one to receive.
 

@@ -235,6 +235,7 @@ from transports.abc import (
     timeout_error,
 )
 from transports.abc._exceptions import closed_error
+from transports.abc._final import refuse_subclasses
 from transports.abc._tls import tls_attributes, tls_options
 
 _T = TypeVar("_T")
@@ -279,6 +280,7 @@ def _acquire(lock: threading.Lock, deadline: float) -> None:
 
 
 @final
+@refuse_subclasses
 class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
     """A TLS connection running over any :class:`~transports.abc.StreamTransport`.
 

@@ -171,7 +171,10 @@ class SelectorBaseTransport(BaseTransport):
         """Call ``callback`` until it stops raising ``WouldBlockOn*``.
 
         Between tries, wait until the exception's descriptor is ready, at most
-        ``min(time left, retry_interval)`` at a time.
+        ``min(time left, retry_interval)`` at a time. A wait that what is
+        left of the budget cut short, and that ended with the descriptor not
+        ready, raises :exc:`TimeoutError` without another call: the call
+        could only fail, or worse, succeed after the deadline.
 
         Parameters:
             callback: the non-blocking operation.
@@ -200,7 +203,11 @@ class SelectorBaseTransport(BaseTransport):
             left = time_left(deadline)
             if left <= 0.0:
                 raise timeout_error()
-            self._wait(fileno, want_write, left if left < retry_interval else retry_interval)
+            if left < retry_interval:
+                if not self._wait(fileno, want_write, left):
+                    raise timeout_error()  # the budget ran out waiting: no call more
+            else:
+                self._wait(fileno, want_write, retry_interval)
             try:
                 return callback(), time_left(deadline)
             except WouldBlockOnRead as exc:
@@ -238,7 +245,11 @@ class SelectorBaseTransport(BaseTransport):
             self._wait(fileno, want_write, retry_interval)
             return self._retry(callback, math.inf)
         deadline = monotonic() + timeout
-        self._wait(fileno, want_write, timeout if timeout < retry_interval else retry_interval)
+        if timeout < retry_interval:
+            if not self._wait(fileno, want_write, timeout):
+                raise timeout_error()  # the budget ran out waiting: no call more
+        else:
+            self._wait(fileno, want_write, retry_interval)
         return self._retry(callback, time_left(deadline))
 
     def _read_would_block(self) -> None:
@@ -260,6 +271,8 @@ class SelectorBaseTransport(BaseTransport):
         infinite budget, which reads no clock), for a retry that follows.
 
         Raises:
+            TimeoutError: the wait used up the budget (``timeout`` was below
+                ``retry_interval``) and the descriptor is not readable.
             OSError: ``EBADF`` when the descriptor is closed.
         """
         retry_interval = self._retry_interval
@@ -272,7 +285,8 @@ class SelectorBaseTransport(BaseTransport):
         # poll object is set up for this descriptor. Anything else: _wait().
         poller = self._read_poller
         if poller is None or fileno != self._read_fd or self._selector_factory is not None or wait > _MAX_WAIT:
-            self._wait(fileno, False, wait)
+            if not self._wait(fileno, False, wait) and wait < retry_interval:
+                raise timeout_error()  # the budget ran out waiting: no call more
             return deadline
         users = self._descriptor_users
         try:
@@ -281,18 +295,20 @@ class SelectorBaseTransport(BaseTransport):
                 raise closed_error()
             events = poller.poll(self._retry_milliseconds if wait == retry_interval else math.ceil(wait * 1000.0))
         except RuntimeError:  # another thread polls with it: _wait() makes one of its own
-            self._wait(fileno, False, wait)
-            return deadline
+            events = [(fileno, _POLLIN)] if self._wait(fileno, False, wait) else []
         finally:
             users.pop()
             if self._pending_close is not None:
                 self._release_descriptor()
-        if events and events[0][1] & _POLLNVAL:
+        if not events:
+            if wait < retry_interval:
+                raise timeout_error()  # the budget ran out waiting: no call more
+        elif events[0][1] & _POLLNVAL:
             raise closed_error()
         return deadline
 
-    def _wait(self, fileno: int, want_write: bool, timeout: float) -> None:
-        """Block until ``fileno`` is ready or ``timeout`` (> 0) seconds passed.
+    def _wait(self, fileno: int, want_write: bool, timeout: float) -> bool:
+        """Block until ``fileno`` is ready or ``timeout`` (> 0) seconds passed; whether it is ready.
 
         Subclasses may call it directly on hot paths that detect
         would-block without raising ``WouldBlockOn*``.
@@ -309,19 +325,18 @@ class SelectorBaseTransport(BaseTransport):
             users.append(None)  # inside: see "Closing from another thread"
             if self._closing:
                 raise closed_error()
-            self._wait_held(fileno, want_write, timeout)
+            return self._wait_held(fileno, want_write, timeout)
         finally:
             users.pop()
             if self._pending_close is not None:
                 self._release_descriptor()
 
-    def _wait_held(self, fileno: int, want_write: bool, timeout: float) -> None:
+    def _wait_held(self, fileno: int, want_write: bool, timeout: float) -> bool:
         # The wait of _wait(), with the descriptor number held.
         if self._selector_factory is not None:
             with self._selector_factory() as selector:
                 selector.register(fileno, selectors.EVENT_WRITE if want_write else selectors.EVENT_READ)
-                selector.select(None if timeout == math.inf else timeout)
-            return
+                return bool(selector.select(None if timeout == math.inf else timeout))
         if want_write:
             poller = self._write_poller
             if poller is None or self._write_fd != fileno:
@@ -346,6 +361,7 @@ class SelectorBaseTransport(BaseTransport):
             events = poller.poll(milliseconds)
         if events and events[0][1] & _POLLNVAL:
             raise closed_error()
+        return bool(events)
 
     def _release_descriptor(self, *, raise_errors: bool = False) -> None:
         """Close what :meth:`close` left in ``_pending_close``, once no call holds the number.

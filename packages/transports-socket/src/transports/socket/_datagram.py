@@ -33,6 +33,7 @@ from typing_extensions import Buffer
 
 from transports.abc import UnsupportedOperation, time_left, validate_timeout
 from transports.abc._buffers import buffer_type_error
+from transports.abc._final import refuse_subclasses
 from transports.abc._validation import check_ancillary_bufsize
 from transports.selector import SelectorDatagramTransport, WouldBlockOnRead, WouldBlockOnWrite
 
@@ -45,6 +46,7 @@ _ANCILLARY_FAMILIES: Final = frozenset({socket.AF_UNIX, socket.AF_INET, socket.A
 
 
 @final
+@refuse_subclasses
 class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
     """A datagram transport over a ``SOCK_DGRAM`` socket.
 

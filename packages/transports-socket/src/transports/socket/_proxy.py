@@ -19,8 +19,11 @@ from typing import Any, final, overload
 
 from typing_extensions import Buffer
 
+from transports.abc._final import refuse_subclasses
+
 
 @final
+@refuse_subclasses
 class SocketProxy:
     """A read-mostly view of a transport's socket, without any I/O.
 

@@ -67,6 +67,7 @@ from typing_extensions import Buffer
 
 from transports.abc import UnsupportedOperation, deadline_after, time_left, validate_timeout
 from transports.abc._buffers import BYTE_TYPES, all_sent, buffer_type_error, writable_nbytes
+from transports.abc._final import refuse_subclasses
 from transports.abc._validation import check_ancillary_bufsize, check_bufsize
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 from transports.selector._stream import IOV_MAX
@@ -92,6 +93,7 @@ _SEND_EOF_IGNORED: Final = frozenset({errno.ENOTCONN, errno.EBADF})
 
 
 @final
+@refuse_subclasses
 class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
     """A stream transport over a connected ``SOCK_STREAM`` socket.
 

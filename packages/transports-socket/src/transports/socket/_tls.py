@@ -178,6 +178,7 @@ from transports.abc import (
     validate_timeout,
 )
 from transports.abc._buffers import BYTE_TYPES, buffer_type_error, byte_view, writable_nbytes
+from transports.abc._final import refuse_subclasses
 from transports.abc._tls import tls_attributes, tls_options
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 
@@ -219,6 +220,7 @@ def _peer_closed_error() -> ConnectionResetError:
 
 
 @final
+@refuse_subclasses
 class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     """A TLS connection over a connected ``SOCK_STREAM`` socket.
 
