@@ -595,7 +595,9 @@ def test_attributes_before_and_after_close(
     assert name
     assert protocol == expected_version
     assert bits >= 128
-    assert client.extra(TLSAttribute.compression) is None
+    with pytest.raises(TypedAttributeLookupError):  # no compression in use
+        client.extra(TLSAttribute.compression)
+    assert client.extra(TLSAttribute.compression, None) is None
     assert client.extra(TLSAttribute.standard_compatible) is True
     peercert = client.extra(TLSAttribute.peercert)
     assert peercert is not None
@@ -625,7 +627,9 @@ def echo_over_ssl_socket(server_context: ssl.SSLContext, sock: socket.socket) ->
 
 def test_a_server_without_client_certificate_has_no_peercert(make_tls_pair: TLSPairFactory) -> None:
     client, server = make_tls_pair(client_options={"standard_compatible": False})
-    assert server.extra(TLSAttribute.peercert) is None
+    with pytest.raises(TypedAttributeLookupError):
+        server.extra(TLSAttribute.peercert)
+    assert server.extra(TLSAttribute.peercert, None) is None
     assert client.extra(TLSAttribute.standard_compatible) is False
     assert server.extra(TLSAttribute.standard_compatible) is True
 

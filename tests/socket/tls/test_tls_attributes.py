@@ -57,12 +57,16 @@ def test_attributes_while_open(
     peercert = client.extra(TLSAttribute.peercert)
     assert peercert is not None
     assert peercert["subjectAltName"] == (("DNS", SERVER_NAME),)
-    assert server.extra(TLSAttribute.peercert) is None  # the client sent no certificate
+    with pytest.raises(TypedAttributeLookupError):  # the client sent no certificate
+        server.extra(TLSAttribute.peercert)
+    assert server.extra(TLSAttribute.peercert, None) is None
     name, protocol, bits = client.extra(TLSAttribute.cipher)
     assert isinstance(name, str)
     assert protocol == expected_version
     assert bits >= 128
-    assert client.extra(TLSAttribute.compression) is None
+    with pytest.raises(TypedAttributeLookupError):  # no compression in use
+        client.extra(TLSAttribute.compression)
+    assert client.extra(TLSAttribute.compression, "none") == "none"
     assert client.extra(TLSAttribute.tls_version) == expected_version
     assert server.extra(TLSAttribute.tls_version) == expected_version
     assert client.extra(TLSAttribute.standard_compatible) is True

@@ -75,9 +75,12 @@ def tls_attributes(
     def get_sslcontext() -> ssl.SSLContext:
         return open_tls().context
 
-    def get_peercert() -> dict[str, Any] | None:
+    def get_peercert() -> dict[str, Any]:
         # getpeercert() gives {} for a certificate that was not verified.
-        return cast("dict[str, Any] | None", open_tls().getpeercert() or None)
+        certificate = open_tls().getpeercert()
+        if not certificate:
+            raise TypedAttributeLookupError("The peer sent no certificate, or it was not verified")
+        return cast("dict[str, Any]", certificate)
 
     def get_cipher() -> tuple[str, str, int]:
         cipher = open_tls().cipher()
@@ -85,8 +88,11 @@ def tls_attributes(
             raise TypedAttributeLookupError("No cipher negotiated")
         return cipher
 
-    def get_compression() -> str | None:
-        return open_tls().compression()
+    def get_compression() -> str:
+        compression = open_tls().compression()
+        if compression is None:
+            raise TypedAttributeLookupError("No compression in use")
+        return compression
 
     def get_tls_version() -> str:
         version = open_tls().version()

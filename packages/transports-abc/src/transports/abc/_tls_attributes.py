@@ -22,21 +22,24 @@ class TLSAttribute(TypedAttributeSet):
     """Typed attributes of a TLS connection.
 
     Each getter raises :exc:`TypedAttributeLookupError` once the transport
-    is closed.
+    is closed, and when the attribute has no value (no peer certificate,
+    no compression): ``extra(attribute, default)`` gives the default then.
     """
 
     sslcontext: ssl.SSLContext = typed_attribute()
     """The :class:`ssl.SSLContext` the connection was made with."""
 
-    peercert: dict[str, Any] | None = typed_attribute()
-    """The peer's certificate as :meth:`ssl.SSLSocket.getpeercert` decodes it,
-    or :data:`None` when the peer sent none (or it was not verified)."""
+    peercert: dict[str, Any] = typed_attribute()
+    """The peer's certificate as :meth:`ssl.SSLSocket.getpeercert` decodes it;
+    none (:exc:`TypedAttributeLookupError`) when the peer sent none or it was
+    not verified."""
 
     cipher: tuple[str, str, int] = typed_attribute()
     """The cipher in use: (name, protocol version, secret bits)."""
 
-    compression: str | None = typed_attribute()
-    """The compression algorithm in use, or :data:`None`."""
+    compression: str = typed_attribute()
+    """The compression algorithm in use; none (:exc:`TypedAttributeLookupError`)
+    when there is none, as with every OpenSSL build of today."""
 
     tls_version: str = typed_attribute()
     """The negotiated protocol version, e.g. ``"TLSv1.3"``."""

@@ -1047,9 +1047,9 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
         """The wrapped transport's attributes and the :class:`~transports.abc.TLSAttribute` ones.
 
         The TLS getters raise :exc:`~transports.abc.TypedAttributeLookupError`
-        once the transport is closed. ``TLSAttribute.peercert`` is
-        :data:`None` when the peer sent no certificate or it was not
-        verified.
+        once the transport is closed, and ``TLSAttribute.peercert``
+        (``compression``) also when the peer sent no certificate or it was
+        not verified (when no compression is in use).
         """
         return {
             **self.__transport.extra_attributes,

@@ -469,9 +469,10 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
         """The :class:`~transports.abc.TLSAttribute` and :class:`SocketAttribute` getters.
 
-        ``TLSAttribute.peercert`` is :data:`None` when the peer sent no
-        certificate or it was not verified. Every getter raises
-        :exc:`~transports.abc.TypedAttributeLookupError` once closed.
+        Every getter raises :exc:`~transports.abc.TypedAttributeLookupError`
+        once closed, and ``TLSAttribute.peercert`` (``compression``) also
+        when the peer sent no certificate or it was not verified (when no
+        compression is in use).
         """
         return self._extra
 
