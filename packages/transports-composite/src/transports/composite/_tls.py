@@ -840,9 +840,12 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
 
         Driven like any other step of a call (with an operation that writes
         nothing), so that a close() from another thread ends it as it ends
-        the others.
+        the others; skipped, with its lock and loop, in the usual case of
+        nothing left (records a receiving thread queues meanwhile go out
+        with the next write's flush).
         """
-        self.__drive(_write_nothing, deadline, sender=True, receiver=False)
+        if self.__unsent or self.__outgoing.pending:
+            self.__drive(_write_nothing, deadline, sender=True, receiver=False)
 
     def __encrypt(self, data: memoryview | bytearray, deadline: float) -> int:
         ssl_object = self.__ssl_object

@@ -93,10 +93,12 @@ A received close_notify reads as ``b""``; after any end of the stream,
 ``send`` raises :exc:`ConnectionResetError` (OpenSSL itself would still
 encrypt data for a peer that said it is gone).
 
-Closing the socket: a shutdown first (that of the plain socket, which
-wakes a thread polling it), then closing the :class:`ssl.SSLSocket`, which
-drops its OpenSSL object and closes the descriptor, once no call of
-another thread is inside the transport (see "Threads").
+Closing the socket, after the closing handshake, follows the stream
+sockets' rule (``SocketOwner.close``): the :class:`ssl.SSLSocket` gives up
+its descriptor (and its reference to the OpenSSL object, which the
+transport keeps for a call still running), the connection is shut down,
+which wakes a thread polling it, and the descriptor is closed once no call
+of another thread is inside the transport (see "Threads").
 
 Why no ``send_eof``
 ===================
