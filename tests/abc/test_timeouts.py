@@ -31,7 +31,7 @@ def test_nan_timeout() -> None:
 
 @pytest.mark.parametrize("timeout", ["1", None, b"1"])
 def test_non_number_timeout(timeout: object) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"^timeout must be a number of seconds, or math.inf to wait forever, not "):
         validate_timeout(timeout)  # type: ignore[arg-type]
 
 

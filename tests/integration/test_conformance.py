@@ -128,3 +128,44 @@ def test_non_contiguous_datagram_is_a_type_error_and_sends_nothing(
             send(ours)
         ours.send(b"next", 5.0)
         assert theirs.recv(5.0) == b"next"  # the first packet: nothing went before it
+
+
+# ---------------------------------------------------------------------------
+# A timeout of None (what socket.settimeout takes for "block forever") is a
+# TypeError that says what to pass instead, from every blocking method of
+# every kind, before any I/O.
+
+NONE_TIMEOUT_MESSAGE = r"^timeout must be a number of seconds, or math.inf to wait forever, not NoneType$"
+
+STREAM_CALLS: dict[str, Callable[[StreamTransport], object]] = {
+    "recv": lambda t: t.recv(10, None),  # type: ignore[arg-type]
+    "recv_into": lambda t: t.recv_into(bytearray(10), None),  # type: ignore[arg-type]
+    "send": lambda t: t.send(b"data", None),  # type: ignore[arg-type]
+    "send_all": lambda t: t.send_all(b"data", None),  # type: ignore[arg-type]
+    "send_all_from_iterable": lambda t: t.send_all_from_iterable([b"data"], None),  # type: ignore[arg-type]
+}
+
+
+@pytest.mark.parametrize("method", list(STREAM_CALLS))
+def test_none_timeout_is_a_clear_type_error(stream_pair: StreamPair, method: str) -> None:
+    ours, theirs = stream_pair
+    theirs.send_all(b"data", 5.0)  # a receive that did not check first would find data
+    with pytest.raises(TypeError, match=NONE_TIMEOUT_MESSAGE):
+        STREAM_CALLS[method](ours)
+    assert receive_exactly(ours, 4) == b"data"
+    ours.send_all(b"next", 5.0)
+    assert receive_exactly(theirs, 4) == b"next"  # the first bytes: nothing went before them
+
+
+def test_none_timeout_is_a_clear_type_error_for_datagrams(
+    datagram_kind: str, open_datagram_pair: OpenDatagramPair
+) -> None:
+    with open_datagram_pair(datagram_kind) as (ours, theirs):
+        theirs.send(b"data", 5.0)
+        with pytest.raises(TypeError, match=NONE_TIMEOUT_MESSAGE):
+            ours.recv(None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=NONE_TIMEOUT_MESSAGE):
+            ours.send(b"lost", None)  # type: ignore[arg-type]
+        assert ours.recv(5.0) == b"data"
+        ours.send(b"next", 5.0)
+        assert theirs.recv(5.0) == b"next"

@@ -30,14 +30,21 @@ def validate_timeout(timeout: float) -> float:
 
     Raises:
         ValueError: ``timeout`` is negative or NaN.
-        TypeError: ``timeout`` is not a real number.
+        TypeError: ``timeout`` is not a real number (``None`` included:
+            to wait forever, pass :data:`math.inf`).
 
     Returns:
         ``timeout`` itself.
     """
     # NaN fails every comparison, so one test rejects both NaN and negatives.
-    if timeout >= 0:
-        return timeout
+    try:
+        if timeout >= 0:
+            return timeout
+    except TypeError:
+        # None is the usual mistake: socket.settimeout(None) means "block".
+        raise TypeError(
+            f"timeout must be a number of seconds, or math.inf to wait forever, not {type(timeout).__name__}"
+        ) from None
     if math.isnan(timeout):
         raise ValueError("timeout must not be NaN")
     raise ValueError("timeout must not be negative")

@@ -189,7 +189,7 @@ class SelectorBaseTransport(BaseTransport):
         Returns:
             The callback's result and the time left of the budget.
         """
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         try:
             return callback(), timeout

@@ -121,7 +121,7 @@ class SelectorDatagramWriteTransport(SelectorBaseTransport, DatagramWriteTranspo
             TimeoutError: the packet could not be sent in time.
             OSError: the transport failed, or is closed.
         """
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         if isinstance(ancillary_data, Iterator):
             ancillary_data = list(ancillary_data)

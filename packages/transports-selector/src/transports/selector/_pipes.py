@@ -181,7 +181,7 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
         Returns:
             The bytes read; ``b""`` for a positive ``bufsize`` means EOF.
         """
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         check_bufsize(bufsize)
         waits_first = self._read_waits_first
@@ -215,7 +215,7 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
         Returns:
             The number of bytes written; ``0`` for a non-empty buffer means EOF.
         """
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         waits_first = self._read_waits_first
         # (An empty buffer never waits: it reads nothing, at once.)
@@ -324,7 +324,7 @@ class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):
         Returns:
             The number of bytes written.
         """
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         fd = self._fd
         try:
@@ -348,7 +348,7 @@ class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):
             BrokenPipeError: no reader is left.
             OSError: ``EBADF`` once closed; any write error.
         """
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         fd = self._fd
         try:

@@ -220,7 +220,7 @@ class SelectorStreamWriteTransport(SelectorBaseTransport, StreamWriteTransport):
             OSError: ``EMSGSIZE`` when not everything could go at once; or the
                 transport failed, or is closed.
         """
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         chunks = list(iterable_of_data)
         if isinstance(ancillary_data, Iterator):
@@ -273,7 +273,7 @@ class SelectorStreamWriteTransport(SelectorBaseTransport, StreamWriteTransport):
             TimeoutError: the budget ran out before everything was sent.
             OSError: the transport failed, or is closed.
         """
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         buffers = byte_buffers(list(iterable_of_data))
         lengths = list(map(len, buffers))

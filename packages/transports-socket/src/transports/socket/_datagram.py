@@ -119,7 +119,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
                 return self._sock.recv(self._max_datagram_size)  # the wait is in the kernel
             except BlockingIOError:  # retry_interval passed
                 return self._retry(self.recv_noblock, timeout)[0]
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout:
@@ -220,7 +220,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
                 ``EDESTADDRREQ`` when the socket is not connected; ``EBADF``
                 once closed; any other socket error.
         """
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         try:
             self._sock.send(data, DONTWAIT)

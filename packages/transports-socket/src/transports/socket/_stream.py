@@ -169,7 +169,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             if not data:
                 raise_if_closed(self._sock)  # woken by a close() from another thread
             return data
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout and bufsize > 0:
@@ -253,7 +253,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             if not nbytes:
                 raise_if_closed(self._sock)  # woken by a close() from another thread
             return nbytes
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         waits_first = self._read_waits_first
         # (An empty buffer never waits: it reads nothing, at once.)
@@ -416,7 +416,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         Returns:
             The number of bytes sent.
         """
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         try:
             return self._sock.send(data, DONTWAIT)
@@ -471,7 +471,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                 # what a signal or that leaves goes below.
                 sent = sock.send(data)
             else:
-                if not timeout >= 0:
+                if timeout is None or not timeout >= 0:
                     validate_timeout(timeout)
                 sent = sock.send(data, DONTWAIT)
         except BlockingIOError:
@@ -507,7 +507,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             ConnectionResetError: the peer reset the connection.
             OSError: ``EBADF`` once closed; any other socket error.
         """
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         buffers = iterable_of_data if type(iterable_of_data) is list else list(iterable_of_data)
         if len(buffers) <= IOV_MAX:

@@ -594,7 +594,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         return self.__guarded(self.__recv, bufsize, timeout)
 
     def __recv(self, bufsize: int, timeout: float) -> bytes:
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         if bufsize > _RECV_LIMIT:
             bufsize = _RECV_LIMIT
@@ -693,7 +693,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         return self.__guarded(self.__recv_into, buffer, timeout)
 
     def __recv_into(self, buffer: Buffer, timeout: float) -> int:
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout:
@@ -872,7 +872,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         return self.__guarded(self.__send, data, timeout)
 
     def __send(self, data: Buffer, timeout: float) -> int:
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         if self.__unfinished is not None or self.__peer_closed:
             timeout = self.__before_send(timeout)
@@ -911,7 +911,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         return self.__guarded(self.__send_all, data, timeout)
 
     def __send_all(self, data: Buffer, timeout: float) -> None:
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         if self.__unfinished is not None or self.__peer_closed:
             timeout = self.__before_send(timeout)
@@ -968,7 +968,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             ssl.SSLError: the TLS connection failed.
             OSError: ``EBADF`` once closed; any other socket error.
         """
-        if not timeout >= 0:
+        if timeout is None or not timeout >= 0:
             validate_timeout(timeout)
         self.send_all(b"".join(iterable_of_data), timeout)
 
