@@ -8,7 +8,9 @@ socket, described by the :class:`TLSAttribute` typed attributes too (the
 ``transports.abc`` class, re-exported here). Ancillary data travels as
 ``(level, type, data)`` tuples; the helpers here build and decode file
 descriptors and credentials (Unix domain sockets) and packet info, TOS /
-traffic class and receive timestamps (UDP).
+traffic class and receive timestamps (UDP). :func:`connect_tcp`,
+:func:`connect_tls` and :func:`connect_unix` open connections within one
+timeout budget.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ __all__ = [
     "ancillary_space_for_credentials",
     "ancillary_space_for_fds",
     "ancillary_space_for_ip_info",
+    "connect_tcp",
+    "connect_tls",
+    "connect_unix",
     "credentials_message",
     "fds_message",
     "packet_info_message",
@@ -52,6 +57,9 @@ from ._ancillary import fds_message as fds_message
 from ._ancillary import read_credentials as read_credentials
 from ._ancillary import read_fds as read_fds
 from ._attributes import INETSocketAttribute as INETSocketAttribute
+from ._connect import connect_tcp as connect_tcp
+from ._connect import connect_tls as connect_tls
+from ._connect import connect_unix as connect_unix
 from ._attributes import SocketAttribute as SocketAttribute
 from ._attributes import UNIXSocketAttribute as UNIXSocketAttribute
 from ._constants import IP_PKTINFO as IP_PKTINFO
