@@ -439,6 +439,61 @@ def pipe_pingpong(impl: str, timeout: float, stapled: bool = False) -> Runner:
     return Runner(run, finish(close))
 
 
+LINE = b"l" * 63 + b"\n"
+LINES_PER_OP = 8
+LINE_LIMIT = 64 * 1024  # both clients refuse a longer line
+
+
+def lines_recv_until(impl: str, address: Any, timeout: float) -> Runner:
+    """A line protocol over the echo server: 8 lines of 64 B sent at once, read back one by one.
+
+    ``ours`` reads them with ``BufferedStreamTransport.recv_until``; ``plain``
+    with the loop one writes by hand over ``socket.recv``: a ``bytearray``,
+    a ``find`` that skips what was searched, the same line limit.
+    """
+    sock = connect(address)
+    batch = LINE * LINES_PER_OP
+    if impl == "plain":
+        sock.settimeout(None if timeout == math.inf else timeout)
+        buffer = bytearray()
+
+        def readline() -> bytes:
+            searched = 0
+            while (index := buffer.find(b"\n", searched)) < 0:
+                if len(buffer) >= LINE_LIMIT:
+                    raise ValueError("line too long")
+                searched = len(buffer)
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("server closed")
+                buffer.extend(chunk)
+            line = bytes(buffer[:index])
+            del buffer[: index + 1]
+            return line
+
+        def run_plain(n: int) -> None:
+            sendall = sock.sendall
+            for _ in range(n):
+                sendall(batch)
+                for _ in range(LINES_PER_OP):
+                    readline()
+
+        return Runner(run_plain, sock.close)
+    from transports.composite import BufferedStreamTransport
+    from transports.socket import SocketStreamTransport
+
+    stream = BufferedStreamTransport(SocketStreamTransport(sock, RETRY_INTERVAL))
+
+    def run(n: int) -> None:
+        send_all, recv_until = stream.send_all, stream.recv_until
+        for _ in range(n):
+            send_all(batch, timeout)
+            for _ in range(LINES_PER_OP):
+                recv_until(b"\n", LINE_LIMIT, timeout)
+
+    return Runner(run, stream.close)
+
+
 # ------------------------------------------------------------------ rows
 
 
@@ -477,6 +532,7 @@ def build_rows(tls: TLSSetup, have_easynetwork: bool, control: bool = False) -> 
         Row("stapled-pipe-pingpong", "round trip of 64 B", 2000, "pipe", None),
         Row("membio-tls-pingpong", "round trip of 64 B", 1000, "membio", ("tcp", "echo", True)),
         Row("membio-tls-bulk", "64 KiB sent", 256, "membio", ("tcp", "sink", True), BATCH_CHUNKS, BULK_SLICES_DIVISOR),
+        Row("lines-recv-until", "8 lines of 64 B echoed", 1000, "lines", ("tcp", "echo", False)),
     ]
     makers: dict[str, dict[str, Callable[[socket.socket, float], Any]]] = {
         "plain": {"stream": PlainStream, "tls": plain_tls(tls)},
@@ -490,6 +546,10 @@ def build_rows(tls: TLSSetup, have_easynetwork: bool, control: bool = False) -> 
             maker: Callable[[Any, float], Runner] | None = None
             if row.name == "udp-pingpong":
                 maker = lambda address, timeout, impl=impl: udp_pingpong(impl, address, timeout)  # noqa: E731
+            elif row.name == "lines-recv-until":
+                if impl == "easynetwork":
+                    continue  # no buffered reads in its transports
+                maker = lambda address, timeout, impl=impl: lines_recv_until(impl, address, timeout)  # noqa: E731
             elif row.name in {"pipe-pingpong", "stapled-pipe-pingpong"}:
                 if impl == "easynetwork":
                     continue
