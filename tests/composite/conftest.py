@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import time
@@ -236,18 +235,6 @@ def client_context(tls_ca: trustme.CA, tls_version: ssl.TLSVersion) -> ssl.SSLCo
 def tls_context_factory() -> Callable[[ssl.Purpose, ssl.TLSVersion], ssl.SSLContext]:
     """:func:`make_tls_context`, for tests that need contexts of their own."""
     return make_tls_context
-
-
-def open_fd_count() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture
-def fd_counter() -> Callable[[], int]:
-    """Count this process's open file descriptors (Linux ``/proc``)."""
-    if not os.path.isdir("/proc/self/fd"):
-        pytest.skip("needs /proc/self/fd")
-    return open_fd_count
 
 
 TLS = TLSStreamTransport[StreamTransport]

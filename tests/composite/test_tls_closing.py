@@ -1,8 +1,10 @@
-"""TLSStreamTransport's ending: close_notify, ragged EOFs, bounded closing handshakes.
+"""TLSStreamTransport's own ways of ending a connection.
 
-``standard_compatible=True``: close() sends a close_notify and waits (a
-bounded time) for the peer's; an EOF without close_notify is an error.
-``False``: no closing handshake; any EOF reads as ``b""``.
+What both TLS transports do at the end of a connection (close_notify,
+ragged EOFs, the bounded closing handshake) is checked once for both in
+tests/integration/test_tls_contract.py. Here: a close() that does not wait
+for a sender stuck in the wrapped transport, and wrapped transports that
+fail during the closing handshake or in their own close().
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from transports.abc import StreamTransport
 from transports.composite import TLSStreamTransport
 
 TLS = TLSStreamTransport[StreamTransport]
-TLSPairFactory = Callable[..., tuple[TLS, TLS]]
 InnerFactory = Callable[..., tuple[StreamTransport, socket.socket]]
 RunInThread = Callable[[Callable[[], Any]], Future[Any]]
 
@@ -43,202 +44,7 @@ def timed(call: Callable[[], object]) -> float:
     return time.monotonic() - started
 
 
-def connect_to_ssl_socket(
-    make_inner: InnerFactory,
-    run_in_thread: RunInThread,
-    server_context: ssl.SSLContext,
-    client_context: ssl.SSLContext,
-    peer: Callable[[ssl.SSLSocket], object],
-    **options: Any,
-) -> tuple[TLS, Future[Any]]:
-    """A TLSStreamTransport client talking to ``peer(ssl_socket)`` in a thread."""
-    inner, peer_sock = make_inner()
-
-    def serve() -> object:
-        with server_context.wrap_socket(peer_sock, server_side=True) as tls_sock:
-            return peer(tls_sock)
-
-    future = run_in_thread(serve)
-    client: TLS = TLSStreamTransport(inner, client_context, server_hostname=SERVER_NAME, **options)
-    return client, future
-
-
-# ------------------------------------------------------- clean closes
-
-
-def test_close_sends_close_notify_and_waits_for_the_answer(
-    make_tls_pair: TLSPairFactory, run_in_thread: RunInThread
-) -> None:
-    client, server = make_tls_pair(client_options={"shutdown_timeout": 5.0})
-    closing = run_in_thread(lambda: timed(client.close))
-    assert server.recv(10, 5.0) == b""  # the close_notify
-    server.close()  # answers it
-    assert closing.result(10.0) < 1.0  # answered: no wait for the 5 s bound
-    assert client.wrapped_transport.is_closed()
-
-
-def test_a_clean_close_notify_reads_as_eof_and_forbids_sending(
-    make_tls_pair: TLSPairFactory, run_in_thread: RunInThread
-) -> None:
-    client, server = make_tls_pair()
-
-    def server_says_goodbye() -> float:
-        server.send_all(b"goodbye", 5.0)
-        return timed(server.close)
-
-    server_closing = run_in_thread(server_says_goodbye)
-    assert client.recv(100, 5.0) == b"goodbye"
-    assert client.recv(100, 5.0) == b""
-    assert client.recv(100, 5.0) == b""  # EOF stays EOF
-    assert client.recv_into(bytearray(10), 5.0) == 0
-    sends: list[Callable[[], object]] = [
-        lambda: client.send(b"late", 5.0),
-        lambda: client.send_all(b"late", 5.0),
-        lambda: client.send_all_from_iterable([b"la", b"te"], 5.0),
-    ]
-    for send in sends:
-        with pytest.raises(ConnectionResetError) as caught:
-            send()
-        assert caught.value.errno == errno.ECONNRESET
-    assert timed(client.close) < 1.0  # the peer's close_notify is there already: no wait
-    assert server_closing.result(10.0) < 1.0
-
-
-def test_an_ssl_socket_unwrap_reads_as_eof(
-    make_inner: InnerFactory,
-    run_in_thread: RunInThread,
-    server_context: ssl.SSLContext,
-    client_context: ssl.SSLContext,
-) -> None:
-    def unwrap(tls_sock: ssl.SSLSocket) -> None:
-        tls_sock.sendall(b"bye")
-        tls_sock.unwrap().close()  # sends close_notify, waits for ours
-
-    client, peer = connect_to_ssl_socket(make_inner, run_in_thread, server_context, client_context, unwrap)
-    with client:
-        assert client.recv(10, 5.0) == b"bye"
-        assert client.recv(10, 5.0) == b""
-        with pytest.raises(ConnectionResetError):
-            client.send_all(b"x", 5.0)
-    peer.result(10.0)  # our close answered its unwrap()
-
-
-# --------------------------------------------------------- ragged EOF
-
-
-def test_ragged_eof_is_an_error_when_standard_compatible(
-    make_inner: InnerFactory,
-    run_in_thread: RunInThread,
-    server_context: ssl.SSLContext,
-    client_context: ssl.SSLContext,
-) -> None:
-    def vanish(tls_sock: ssl.SSLSocket) -> None:
-        tls_sock.sendall(b"data")
-        # SSLSocket.close() sends no close_notify: a ragged EOF.
-
-    client, peer = connect_to_ssl_socket(
-        make_inner, run_in_thread, server_context, client_context, vanish, shutdown_timeout=5.0
-    )
-    with client:
-        assert client.recv(10, 5.0) == b"data"
-        peer.result(10.0)
-        with pytest.raises(ssl.SSLEOFError):
-            client.recv(10, 5.0)
-        with pytest.raises(ssl.SSLEOFError):  # and again: a truncated stream never becomes EOF
-            client.recv_into(bytearray(10), 5.0)
-        assert timed(client.close) < 1.0  # the peer is gone: nothing to wait for
-
-
-def test_ragged_eof_reads_as_eof_when_not_standard_compatible(
-    make_inner: InnerFactory,
-    run_in_thread: RunInThread,
-    server_context: ssl.SSLContext,
-    client_context: ssl.SSLContext,
-) -> None:
-    def vanish(tls_sock: ssl.SSLSocket) -> None:
-        tls_sock.sendall(b"data")
-
-    client, peer = connect_to_ssl_socket(
-        make_inner, run_in_thread, server_context, client_context, vanish, standard_compatible=False
-    )
-    with client:
-        assert client.recv(10, 5.0) == b"data"
-        peer.result(10.0)
-        assert client.recv(10, 5.0) == b""
-        assert client.recv(10, 5.0) == b""
-        assert client.recv_into(bytearray(10), 5.0) == 0
-
-
-@pytest.mark.parametrize("reader_standard_compatible", [True, False], ids=["strict-reader", "lenient-reader"])
-def test_a_non_standard_close_sends_no_close_notify(
-    make_tls_pair: TLSPairFactory, reader_standard_compatible: bool
-) -> None:
-    client, server = make_tls_pair(
-        client_options={"standard_compatible": False},
-        server_options={"standard_compatible": reader_standard_compatible},
-    )
-    # Read first, so that no TLS 1.3 session ticket is left unread in the
-    # client's socket: closing a socket with unread data resets the connection.
-    server.send_all(b"hi", 5.0)
-    assert client.recv(10, 5.0) == b"hi"
-    client.send_all(b"last", 5.0)
-    assert timed(client.close) < 0.2  # no closing handshake: no wait
-    assert client.wrapped_transport.is_closed()
-    assert server.recv(10, 5.0) == b"last"
-    if reader_standard_compatible:
-        with pytest.raises(ssl.SSLEOFError):
-            server.recv(10, 5.0)
-    else:
-        assert server.recv(10, 5.0) == b""
-
-
-# -------------------------------------------------- bounded closing
-
-
-def test_close_with_a_vanished_peer_returns_at_once(make_inner: InnerFactory, make_tls_pair: TLSPairFactory) -> None:
-    client, server = make_tls_pair(client_options={"shutdown_timeout": 5.0})
-    server.wrapped_transport.close()  # gone, without any TLS goodbye
-    assert timed(client.close) < 1.0
-    assert client.wrapped_transport.is_closed()
-
-
-@pytest.mark.parametrize("peer_kind", ["tls-transport", "ssl-socket"])
-def test_close_with_a_silent_peer_is_bounded_by_shutdown_timeout(
-    make_inner: InnerFactory,
-    make_tls_pair: TLSPairFactory,
-    run_in_thread: RunInThread,
-    server_context: ssl.SSLContext,
-    client_context: ssl.SSLContext,
-    peer_kind: str,
-) -> None:
-    # Many TLS 1.3 peers never answer a close_notify: the wait is bounded.
-    if peer_kind == "tls-transport":
-        client, _server = make_tls_pair(client_options={"shutdown_timeout": 0.5})
-        elapsed = timed(client.close)
-    else:
-
-        def stay_silent(tls_sock: ssl.SSLSocket) -> bytes:
-            time.sleep(0.5 + MARGIN + 0.2)  # reads nothing while the client closes
-            return tls_sock.recv(10)  # then sees the close_notify
-
-        client, peer = connect_to_ssl_socket(
-            make_inner, run_in_thread, server_context, client_context, stay_silent, shutdown_timeout=0.5
-        )
-        elapsed = timed(client.close)
-        assert peer.result(10.0) == b""
-    assert 0.5 <= elapsed < 0.5 + MARGIN
-    assert client.wrapped_transport.is_closed()
-
-
-def test_close_while_the_peer_does_not_read_is_bounded(make_tls_pair: TLSPairFactory) -> None:
-    # Our socket buffer is full (a send timed out mid-record): the close_notify
-    # cannot even be sent. close() still ends within shutdown_timeout.
-    client, _server = make_tls_pair(client_options={"shutdown_timeout": 0.5})
-    with pytest.raises(TimeoutError):
-        client.send_all(b"x" * (16 * 1024 * 1024), 0.2)
-    elapsed = timed(client.close)
-    assert 0.5 <= elapsed < 0.5 + MARGIN
-    assert client.wrapped_transport.is_closed()
+# -------------------------------------------------- a stuck sender
 
 
 def test_close_does_not_wait_for_a_sender_stuck_on_a_peer_that_does_not_read(

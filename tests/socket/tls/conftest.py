@@ -52,12 +52,6 @@ def server_cert(tls_ca: trustme.CA) -> trustme.LeafCert:
     return tls_ca.issue_cert(SERVER_NAME)
 
 
-@pytest.fixture(scope="session")
-def client_cert(tls_ca: trustme.CA) -> trustme.LeafCert:
-    """A client certificate, for client-certificate authentication."""
-    return tls_ca.issue_cert("client@example.test")
-
-
 @pytest.fixture(params=[ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["TLSv1.2", "TLSv1.3"])
 def tls_version(request: pytest.FixtureRequest) -> ssl.TLSVersion:
     """Every TLS test runs once per protocol version."""

@@ -1,4 +1,8 @@
-"""SSLStreamTransport's typed attributes, public surface, leaks and repr."""
+"""SSLStreamTransport's socket attributes, public surface, leaks and repr.
+
+The TLS attributes, the same for both TLS transports, are checked in
+tests/integration/test_tls_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -47,31 +51,11 @@ def test_instances_have_slots_only(tls_pair: TLSPair) -> None:
     assert not hasattr(client, "__dict__")
 
 
-def test_attributes_while_open(
-    tls_pair: TLSPair, client_context: ssl.SSLContext, server_context: ssl.SSLContext, tls_version: ssl.TLSVersion
-) -> None:
-    client, server = tls_pair(server_options={"standard_compatible": False})
-    expected_version = "TLSv1.2" if tls_version == ssl.TLSVersion.TLSv1_2 else "TLSv1.3"
-    assert client.extra(TLSAttribute.sslcontext) is client_context
-    assert server.extra(TLSAttribute.sslcontext) is server_context
-    peercert = client.extra(TLSAttribute.peercert)
-    assert peercert is not None
-    assert peercert["subjectAltName"] == (("DNS", SERVER_NAME),)
-    with pytest.raises(TypedAttributeLookupError):  # the client sent no certificate
-        server.extra(TLSAttribute.peercert)
-    assert server.extra(TLSAttribute.peercert, None) is None
-    name, protocol, bits = client.extra(TLSAttribute.cipher)
-    assert isinstance(name, str)
-    assert protocol == expected_version
-    assert bits >= 128
-    with pytest.raises(TypedAttributeLookupError):  # no compression in use
-        client.extra(TLSAttribute.compression)
-    assert client.extra(TLSAttribute.compression, "none") == "none"
-    assert client.extra(TLSAttribute.tls_version) == expected_version
-    assert server.extra(TLSAttribute.tls_version) == expected_version
-    assert client.extra(TLSAttribute.standard_compatible) is True
-    assert server.extra(TLSAttribute.standard_compatible) is False
-    # The socket attributes, read from the socket OpenSSL drives.
+def test_socket_attributes_while_open(tls_pair: TLSPair) -> None:
+    # The TLS attributes are the contract of both TLS transports
+    # (tests/integration/test_tls_contract.py); these come from the socket
+    # OpenSSL drives.
+    client, server = tls_pair()
     proxy = client.extra(SocketAttribute.socket)
     assert isinstance(proxy, SocketProxy)
     assert proxy.fileno() >= 0
@@ -84,11 +68,11 @@ def test_attributes_while_open(
     assert set(TLS_KEYS + SOCKET_KEYS) <= set(client.extra_attributes)
 
 
-def test_attributes_after_close(tls_pair: TLSPair) -> None:
+def test_socket_attributes_after_close(tls_pair: TLSPair) -> None:
     client, _ = tls_pair(client_options={"standard_compatible": False})
     proxy = client.extra(SocketAttribute.socket)
     client.close()
-    for key in TLS_KEYS + SOCKET_KEYS:
+    for key in SOCKET_KEYS:
         with pytest.raises(TypedAttributeLookupError):
             client.extra(key)
         assert client.extra(key, "default") == "default"
@@ -161,11 +145,3 @@ def test_repr(tls_pair: TLSPair) -> None:
     assert repr(client).startswith("<SSLStreamTransport fd=")
     client.close()
     assert repr(client) == "<SSLStreamTransport closed>"
-
-
-def test_context_manager_closes(tls_pair: TLSPair) -> None:
-    client, _ = tls_pair(client_options={"standard_compatible": False})
-    with client as entered:
-        assert entered is client
-        assert not client.is_closed()
-    assert client.is_closed()
