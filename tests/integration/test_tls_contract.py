@@ -340,15 +340,6 @@ def known_failure(request: pytest.FixtureRequest, reason: str, raises: type[Base
     request.applymarker(pytest.mark.xfail(reason=reason, raises=raises, strict=True))
 
 
-SSL_HANDSHAKE_EOF_WITH_IGNORE = (
-    "SSLStreamTransport reports an end of stream during the handshake as ssl.SSLZeroReturnError, not "
-    "ssl.SSLEOFError, when the context has OP_IGNORE_UNEXPECTED_EOF"
-)
-SSL_LATE_END_OF_STREAM = (
-    "after a receive that would block, SSLStreamTransport waits for the socket before each read, also once "
-    "the close_notify was read: while the peer waits for our answer, each later recv returns b'' only after "
-    "a retry interval (with retry_interval=math.inf it raises TimeoutError)"
-)
 TLS_IN_TLS_TIMED_OUT_SEND = (
     "a send of the outer TLSStreamTransport that times out has taken its data, but the inner one, reading "
     "TimeoutError as 'nothing sent', sends those bytes again: the peer reads a corrupt record"
@@ -613,14 +604,11 @@ def test_an_end_of_stream_during_the_handshake_is_an_ssl_eof_error(
     run_in_thread: RunInThread,
     side: str,
     ignore_unexpected_eof: bool,
-    request: pytest.FixtureRequest,
 ) -> None:
     # An orderly end (no reset): a half-close where the carrier has one,
     # a close after reading everything otherwise. Whatever OpenSSL makes of
     # an EOF (OP_IGNORE_UNEXPECTED_EOF turns it into a "clean" close),
     # during a handshake it is an ssl.SSLEOFError.
-    if ignore_unexpected_eof and tls_kind.startswith("SSLStreamTransport"):
-        known_failure(request, SSL_HANDSHAKE_EOF_WITH_IGNORE, ssl.SSLZeroReturnError)
     server_context, client_context = contexts
     context, options = (client_context, {"server_hostname": SERVER_NAME}) if side == "client" else (server_context, {})
     if ignore_unexpected_eof:
@@ -942,12 +930,10 @@ def test_a_close_notify_reads_as_eof_and_forbids_sending(
 
 @pytest.mark.parametrize("tls_kind", TLS_KINDS)
 def test_the_end_of_stream_is_returned_at_once_each_time(
-    tls_kind: str, contexts: Contexts, run_in_thread: RunInThread, request: pytest.FixtureRequest
+    tls_kind: str, contexts: Contexts, run_in_thread: RunInThread
 ) -> None:
     # The peer sent its close_notify and waits for ours, its end still
     # open: nothing more will come, and every receive says so at once.
-    if tls_kind.startswith("SSLStreamTransport"):
-        known_failure(request, SSL_LATE_END_OF_STREAM, AssertionError)
     with connected(tls_kind, contexts) as (client, server, _, _):
         server.send_all(b"x", TIMEOUT)
         assert client.recv(10, TIMEOUT) == b"x"  # the TLS 1.3 session tickets are read by now

@@ -389,6 +389,10 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             raise WouldBlockOnRead(sslsock.fileno()) from None
         except SSLWantWriteError:
             raise WouldBlockOnWrite(sslsock.fileno()) from None
+        except SSLZeroReturnError as exc:
+            # With OP_IGNORE_UNEXPECTED_EOF, OpenSSL reports an EOF as a clean
+            # close; during a handshake any EOF is the same failure.
+            raise SSLEOFError(ssl.SSL_ERROR_EOF, "The peer closed the connection during the TLS handshake") from exc
 
     def __close_after_failure(self, sock: Any) -> None:
         if not hasattr(self, "_SSLStreamTransport__sslsock"):
@@ -601,7 +605,9 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout and bufsize > 0:
             self._read_waits_first = waits_first - 1
-            if not self.__sslobj.pending():
+            # After a close_notify the socket may never become readable again
+            # (the peer waits for ours), yet the next read answers at once.
+            if not self.__sslobj.pending() and not self.__peer_closed:
                 deadline = self._wait_readable(self._sock.fileno(), timeout)
                 try:
                     with self.__openssl:
@@ -699,7 +705,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         if waits_first > 0 and timeout:
             self._read_waits_first = waits_first - 1
             # (An empty buffer never waits: it reads nothing, at once.)
-            if not self.__sslobj.pending() and writable_nbytes(buffer):
+            if not self.__sslobj.pending() and not self.__peer_closed and writable_nbytes(buffer):
                 deadline = self._wait_readable(self._sock.fileno(), timeout)
                 try:
                     with self.__openssl:
