@@ -13,10 +13,6 @@ The pairs come from ``open_stream_pair`` when the defaults fit. Tests that
 need other options, a certificate the peer refuses, or a peer that is not
 TLS at all build their transports with the local constructors below, over
 carriers like those of conftest.py's kinds (see ``carriers``).
-
-Where a transport breaks the contract today, its runs of the test are
-strict expected failures that say what goes wrong (``known_failure``): they
-still run in full, and pass the day the transport is mended.
 """
 
 from __future__ import annotations
@@ -329,21 +325,6 @@ def timed(call: Callable[[], object]) -> float:
     started = time.monotonic()
     call()
     return time.monotonic() - started
-
-
-def known_failure(request: pytest.FixtureRequest, reason: str, raises: type[BaseException]) -> None:
-    """This run of the test fails, for ``reason``: it must fail (strictly), and with ``raises``.
-
-    The test still runs in full, so the day the transport keeps the
-    contract the run passes and the strict expectation says so.
-    """
-    request.applymarker(pytest.mark.xfail(reason=reason, raises=raises, strict=True))
-
-
-TLS_IN_TLS_TIMED_OUT_SEND = (
-    "a send of the outer TLSStreamTransport that times out has taken its data, but the inner one, reading "
-    "TimeoutError as 'nothing sent', sends those bytes again: the peer reads a corrupt record"
-)
 
 
 # -------------------------------------------------------------- the kit ----
@@ -787,13 +768,11 @@ def test_256_mib_one_way_with_checksum(
 @pytest.mark.parametrize("method", ["send_all", "send"])
 @pytest.mark.parametrize("tls_kind", TLS_KINDS)
 def test_a_timed_out_send_leaves_the_stream_intact(
-    tls_kind: str, contexts: Contexts, run_in_thread: RunInThread, method: str, request: pytest.FixtureRequest
+    tls_kind: str, contexts: Contexts, run_in_thread: RunInThread, method: str
 ) -> None:
     # The peer does not read: the send runs out of time part-way through
     # its records. Whatever the peer gets must decrypt: a prefix of what
     # was given, then what is sent next, then a clean close_notify.
-    if tls_kind == "TLS in TLS":
-        known_failure(request, TLS_IN_TLS_TIMED_OUT_SEND, ssl.SSLError)
     with connected(tls_kind, contexts) as (client, server, _, _):
         if method == "send_all":
             payload = bytearray(os.urandom(BLOCKING_SEND))

@@ -698,19 +698,21 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
         Raises:
             ValueError: ``timeout`` is negative or NaN.
             TypeError: ``data`` is not a C-contiguous buffer.
-            TimeoutError: the budget ran out. If it ran out while the new
-                records were being sent, their plaintext is taken anyway
-                (the rest of those records is sent first by the next call
-                that sends, so the TLS stream stays intact): as for a failed
-                :meth:`send_all`, there is no telling how much of ``data``
-                the peer will get.
+            TimeoutError: the budget ran out before any of ``data`` was
+                taken (while an earlier call's records were still being
+                sent, or the wrapped transport took nothing).
             ConnectionResetError: the peer sent a close_notify.
             ssl.SSLError: the TLS connection failed.
             OSError: the wrapped transport failed, or the transport is
                 closed, before or during the call (:data:`errno.EBADF`).
 
         Returns:
-            The number of bytes of ``data`` sent.
+            The number of bytes of ``data`` taken. They are encrypted and
+            handed to the wrapped transport before this returns, except
+            when the budget runs out part-way through their records: the
+            rest of those records then goes out first on the next call that
+            sends (or :meth:`close`), and the count is returned all the
+            same, since that data can no longer be taken back.
         """
         deadline = deadline_after(timeout)
         with memoryview(data) as raw, raw.cast("B") as view:
@@ -720,7 +722,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
                 self.__check_writable()
                 self.__send_tail(deadline)
                 chunk = view[:_SEND_LIMIT]
-                sent = self.__write_all(chunk, deadline) if chunk else 0
+                sent = self.__write_some(chunk, deadline) if chunk else 0
             finally:
                 self.__send_lock.release()
         self.__after_send(deadline)
@@ -834,6 +836,30 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
             if written != total:
                 raise RuntimeError(f"SSLObject.write() took {written} of {total} bytes")
         return total
+
+    def __write_some(self, data: memoryview, deadline: float) -> int:
+        """Encrypt ``data`` and send the records; the count taken, even if the budget ends mid-records.
+
+        A TimeoutError would tell the caller that nothing was taken, and a
+        caller that sends the same bytes again (an inner TLS layer, for
+        one) would then corrupt the stream: once OpenSSL has taken the
+        plaintext, the count is returned and the rest of its records goes
+        out first on the next call that sends. The send lock is held.
+        """
+        ssl_object = self.__ssl_object
+        taken = 0
+
+        def write() -> int:
+            nonlocal taken
+            taken = ssl_object.write(data)
+            return taken
+
+        try:
+            return self.__drive(write, deadline, sender=True, receiver=False)
+        except TimeoutError:
+            if not taken or self.__closed:
+                raise
+            return taken
 
     def __send_tail(self, deadline: float) -> None:
         """Send what an interrupted send left queued, before new plaintext is taken; the send lock is held.

@@ -863,17 +863,18 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         Raises:
             ValueError: ``timeout`` is negative or NaN.
             TypeError: ``data`` is not a C-contiguous buffer.
-            TimeoutError: the data could not be sent in time. If OpenSSL had
-                begun to send it, that write is finished by the next send (or
-                :meth:`close`): as for a failed :meth:`send_all`, there is no
-                telling how much of ``data`` the peer will get.
+            TimeoutError: none of ``data`` could be taken in time (an
+                earlier interrupted write was still being finished).
             ConnectionResetError: the peer closed the TLS connection, or reset
                 the socket.
             ssl.SSLError: the TLS connection failed.
             OSError: ``EBADF`` once closed; any other socket error.
 
         Returns:
-            The number of bytes of ``data`` sent.
+            The number of bytes of ``data`` taken. When the budget runs out
+            once OpenSSL has begun to write them, the count is returned all
+            the same (that data can no longer be taken back), and the rest of
+            the write goes out first on the next send (or :meth:`close`).
         """
         return self.__guarded(self.__send, data, timeout)
 
@@ -893,7 +894,16 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             want_write = True
         except SSLWantReadError:
             want_write = False
-        return self.__finish_write(chunk, want_write, timeout)
+        try:
+            return self.__finish_write(chunk, want_write, timeout)
+        except TimeoutError:
+            if self.__unfinished is None:
+                raise
+            # OpenSSL began this write: it is finished, with a copy of the
+            # chunk, before anything else is written. A TimeoutError would
+            # say "nothing taken", and a caller sending the chunk again (an
+            # inner TLS layer, for one) would corrupt the stream.
+            return memoryview(chunk).nbytes
 
     def send_all(self, data: Buffer, timeout: float) -> None:
         """Encrypt and send all of ``data`` within one budget of ``timeout`` seconds.
