@@ -11,7 +11,7 @@ import pytest
 import transports.socket as public
 from transports.abc import DatagramTransport, StreamTransport
 from transports.selector import SelectorDatagramTransport, SelectorStreamTransport
-from transports.socket import SocketDatagramTransport, SocketProxy, SocketStreamTransport
+from transports.socket import SocketDatagramEndpoint, SocketDatagramTransport, SocketProxy, SocketStreamTransport
 
 EXPECTED = {
     "IP_PKTINFO",
@@ -22,11 +22,14 @@ EXPECTED = {
     "INETSocketAttribute",
     "PacketInfo",
     "SocketAttribute",
+    "SocketDatagramEndpoint",
     "SocketDatagramTransport",
+    "SocketListener",
     "SocketProxy",
     "SocketStreamTransport",
     "SSLStreamTransport",
     "TLSAttribute",
+    "TLSListener",
     "UNIXSocketAttribute",
     "ancillary_space_for_credentials",
     "ancillary_space_for_fds",
@@ -34,14 +37,18 @@ EXPECTED = {
     "connect_tcp",
     "connect_tls",
     "connect_unix",
+    "create_tcp_listener",
+    "create_unix_listener",
     "credentials_message",
     "fds_message",
+    "open_udp",
     "packet_info_message",
     "read_credentials",
     "read_fds",
     "read_packet_info",
     "read_timestamp_ns",
     "read_traffic_class",
+    "serve",
     "traffic_class_message",
 }
 
@@ -57,7 +64,7 @@ def test_all_lists_exactly_the_public_names() -> None:
             assert obj.__doc__, name
 
 
-@pytest.mark.parametrize("cls", [SocketStreamTransport, SocketDatagramTransport, SocketProxy])
+@pytest.mark.parametrize("cls", [SocketStreamTransport, SocketDatagramTransport, SocketDatagramEndpoint, SocketProxy])
 def test_concrete_classes_are_final(cls: type) -> None:
     assert getattr(cls, "__final__", False) is True
 
@@ -72,5 +79,6 @@ def test_base_classes() -> None:
 def test_instances_have_slots_only(cleanup: Callable[[Any], Any]) -> None:
     stream = cleanup(SocketStreamTransport(socket.socket(), 1.0))
     datagram = cleanup(SocketDatagramTransport(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), 1.0))
-    for obj in (stream, datagram, stream.extra(public.SocketAttribute.socket)):
+    endpoint = cleanup(SocketDatagramEndpoint(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), 1.0))
+    for obj in (stream, datagram, endpoint, stream.extra(public.SocketAttribute.socket)):
         assert not hasattr(obj, "__dict__"), type(obj).__name__

@@ -185,7 +185,7 @@ from transports.abc._tls import tls_attributes, tls_options
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 
 from ._attributes import socket_attributes
-from ._ownership import SocketOwner, closed_error
+from ._ownership import DONTWAIT, SocketOwner, closed_error
 from ._proxy import SocketProxy
 
 # The most plaintext one recv() asks OpenSSL for. SSL_read returns one record
@@ -219,6 +219,56 @@ class _Connection(Protocol):
 
 def _peer_closed_error() -> ConnectionResetError:
     return ConnectionResetError(errno.ECONNRESET, "The peer closed the TLS connection")
+
+
+# OpenSSL 3 names the reason of every EOF it reports; an SSLEOFError without
+# one comes from a read or write that failed (CPython before 3.13 reports an
+# ECONNRESET that way). Older OpenSSL reports a plain EOF without a reason
+# too: there, the kernel is asked whether the TCP connection was reset.
+_OPENSSL_NAMES_EVERY_EOF = ssl.OPENSSL_VERSION_INFO >= (3, 0)
+_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
+_TCP_CLOSE = 7  # tcpi_state after a reset (a FIN leaves CLOSE_WAIT)
+
+
+def _was_reset(exc: SSLEOFError, sock: socket.socket) -> bool:
+    """Whether ``exc``, an SSLEOFError, reports a reset connection."""
+    if getattr(exc, "reason", None) is not None:  # typeshed types it str; CPython leaves it None
+        return False
+    if _OPENSSL_NAMES_EVERY_EOF:
+        return True
+    if _TCP_INFO is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    try:
+        return sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)[0] == _TCP_CLOSE
+    except OSError:
+        return False
+
+
+def _reset_error() -> ConnectionResetError:
+    return ConnectionResetError(errno.ECONNRESET, "The peer reset the connection")
+
+
+def _refuse_a_reset_socket(sock: socket.socket) -> None:
+    """Raise ConnectionResetError if the peer reset ``sock``'s connection already.
+
+    ``wrap_socket`` would fail then too, but after taking the descriptor
+    from ``sock`` and leaving it in an object nobody closes, or with an
+    error that reads as "the peer does not speak TLS".
+    """
+    try:
+        sock.getpeername()
+        return
+    except OSError as exc:
+        if exc.errno != errno.ENOTCONN:
+            raise
+    try:
+        pending = sock.recv(1, socket.MSG_PEEK | DONTWAIT)
+    except ConnectionResetError:
+        raise _reset_error() from None
+    except OSError:
+        return  # never connected: the handshake reports it
+    if pending:  # bytes arrived, then the connection went
+        raise _reset_error()
 
 
 @final
@@ -353,6 +403,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
                 ssl_context, handshake_timeout, shutdown_timeout, server_side, server_hostname
             )
             self.__standard_compatible = bool(standard_compatible)
+            _refuse_a_reset_socket(sock)
             # wrap_socket() moves the descriptor to a new SSLSocket object and
             # detaches it from ``sock``, which is left closed.
             sslsock = ssl_context.wrap_socket(
@@ -440,6 +491,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         except OSError as exc:  # ssl.SSLError and TimeoutError included
             if self.__closed:
                 raise closed_error() from exc
+            if type(exc) is SSLEOFError and _was_reset(exc, self._sock):
+                raise _reset_error() from exc
             raise
         finally:
             users.pop()
@@ -572,6 +625,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             return True
         if isinstance(exc, SSLEOFError):
             self.__peer_closed = True
+            if _was_reset(exc, self._sock):
+                raise _reset_error() from exc
             return not self.__standard_compatible
         return False
 
