@@ -491,7 +491,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         except OSError as exc:  # ssl.SSLError and TimeoutError included
             if self.__closed:
                 raise closed_error() from exc
-            if type(exc) is SSLEOFError and _was_reset(exc, self._sock):
+            if type(exc) is SSLEOFError and not self.__peer_closed and _was_reset(exc, self._sock):
                 raise _reset_error() from exc
             raise
         finally:
@@ -624,8 +624,11 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             self.__peer_closed = True
             return True
         if isinstance(exc, SSLEOFError):
+            # Only the first end is a reset: what OpenSSL reports after it (an
+            # alert it sent to the closed peer is answered by a reset) is not.
+            reset = not self.__peer_closed and _was_reset(exc, self._sock)
             self.__peer_closed = True
-            if _was_reset(exc, self._sock):
+            if reset:
                 raise _reset_error() from exc
             return not self.__standard_compatible
         return False
