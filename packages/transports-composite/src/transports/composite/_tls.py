@@ -856,8 +856,8 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
 
         try:
             return self.__drive(write, deadline, sender=True, receiver=False)
-        except TimeoutError:
-            if not taken or self.__closed:
+        except TimeoutError as exc:
+            if not taken or self.__closed or exc.errno != errno.ETIMEDOUT:  # not the budget: a signal handler's
                 raise
             return taken
 

@@ -85,6 +85,14 @@ from ._exceptions import WouldBlockOnRead, WouldBlockOnWrite
 _T_Return = TypeVar("_T_Return")
 
 
+
+def _concurrent_poll(exc: RuntimeError) -> bool:
+    """Whether ``exc`` is CPython refusing a second thread in one poll object's ``poll()``.
+
+    Anything else (a signal handler's own RuntimeError, for one) goes on up.
+    """
+    return type(exc) is RuntimeError and exc.__traceback__ is not None and exc.__traceback__.tb_next is None
+
 class _Closable(Protocol):
     def close(self) -> None: ...
 
@@ -294,7 +302,9 @@ class SelectorBaseTransport(BaseTransport):
             if self._closing:
                 raise closed_error()
             events = poller.poll(self._retry_milliseconds if wait == retry_interval else math.ceil(wait * 1000.0))
-        except RuntimeError:  # another thread polls with it: _wait() makes one of its own
+        except RuntimeError as exc:  # another thread polls with it: _wait() makes one of its own
+            if not _concurrent_poll(exc):
+                raise
             events = [(fileno, _POLLIN)] if self._wait(fileno, False, wait) else []
         finally:
             users.pop()
@@ -353,9 +363,11 @@ class SelectorBaseTransport(BaseTransport):
         milliseconds = None if timeout == math.inf else math.ceil(timeout * 1000.0)
         try:
             events = poller.poll(milliseconds)
-        except RuntimeError:
+        except RuntimeError as exc:
             # Another thread is waiting on the same poll object (two readers
             # of one transport): this wait gets a poll object of its own.
+            if not _concurrent_poll(exc):
+                raise
             poller = select.poll()
             poller.register(fileno, _POLLOUT if want_write else _POLLIN)
             events = poller.poll(milliseconds)

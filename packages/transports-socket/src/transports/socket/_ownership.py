@@ -380,7 +380,9 @@ class SocketOwner(SelectorBaseTransport):
             TimeoutError: the budget ran out, or the connection timed out.
             OSError: ``EBADF`` once closed; anything ``callback`` raises.
         """
-        if timed_out.errno is not None:
+        # A signal handler's own TimeoutError has no errno either, but it was
+        # raised in a Python frame below this call's: it goes on up.
+        if timed_out.errno is not None or (timed_out.__traceback__ and timed_out.__traceback__.tb_next):
             raise timed_out
         return self._retry(callback, time_left(deadline))[0]
 

@@ -954,8 +954,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             want_write = False
         try:
             return self.__finish_write(chunk, want_write, timeout)
-        except TimeoutError:
-            if self.__unfinished is None:
+        except TimeoutError as exc:
+            if self.__unfinished is None or exc.errno != errno.ETIMEDOUT:  # not the budget: a signal handler's
                 raise
             # OpenSSL began this write: it is finished, with a copy of the
             # chunk, before anything else is written. A TimeoutError would
