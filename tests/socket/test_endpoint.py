@@ -623,7 +623,7 @@ def test_open_udp_both_forms(ip_kind: str) -> None:
             for transport in (client, bound_client):
                 transport.send(b"question", 5.0)
                 request, address = server.recv_from(5.0)
-                assert (request, address) == (b"question", transport.extra(INETSocketAttribute.sockname))
+                assert (request, address) == (b"question", transport.extra(SocketAttribute.sockname))
                 server.send_to(b"answer", address, 5.0)
             assert client.recv(5.0) == b"answer"
             assert bound_client.recv(5.0) == b"answe"  # max_datagram_size

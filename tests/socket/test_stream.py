@@ -539,11 +539,47 @@ def test_attributes(pair: tuple[SocketStreamTransport, socket.socket], kind: str
         assert port == peer.getsockname()[1]
 
 
-def test_attribute_sets_share_their_keys() -> None:
-    for name in ("socket", "family", "sockname", "peername"):
-        marker = getattr(SocketAttribute, name)
-        assert getattr(INETSocketAttribute, name) is marker
-        assert getattr(UNIXSocketAttribute, name) is marker
+def test_family_attributes_are_their_own_and_only_their_familys(stream_pair: PairFactory) -> None:
+    # The proxy is shared; every other attribute of a family set is a key of
+    # its own, typed for the family and absent from sockets of another one.
+    assert INETSocketAttribute.socket is SocketAttribute.socket is UNIXSocketAttribute.socket
+    for name in ("family", "sockname", "peername"):
+        assert len({id(getattr(cls, name)) for cls in (SocketAttribute, INETSocketAttribute, UNIXSocketAttribute)}) == 3
+    tcp_ours, tcp_peer = stream_pair("tcp4")
+    unix_ours, _ = stream_pair("unix")
+    with SocketStreamTransport(tcp_ours, 1.0) as tcp, SocketStreamTransport(unix_ours, 1.0) as unix:
+        host, port = tcp.extra(INETSocketAttribute.peername)  # a (host, port) pair, for type checkers too
+        assert (host, port) == tcp_peer.getsockname()
+        assert tcp.extra(INETSocketAttribute.remote_host) == host
+        assert tcp.extra(INETSocketAttribute.remote_port) == port
+        assert tcp.extra(INETSocketAttribute.sockname) == tcp_peer.getpeername()
+        assert tcp.extra(INETSocketAttribute.local_host) == "127.0.0.1"
+        assert tcp.extra(INETSocketAttribute.local_port) == tcp_peer.getpeername()[1]
+        assert tcp.extra(INETSocketAttribute.family) is socket.AF_INET
+        assert unix.extra(UNIXSocketAttribute.family) is socket.AF_UNIX
+        assert unix.extra(UNIXSocketAttribute.peername) == ""
+        for attribute in (
+            INETSocketAttribute.family,
+            INETSocketAttribute.sockname,
+            INETSocketAttribute.peername,
+            INETSocketAttribute.local_host,
+            INETSocketAttribute.local_port,
+            INETSocketAttribute.remote_host,
+            INETSocketAttribute.remote_port,
+        ):
+            with pytest.raises(TypedAttributeLookupError):
+                unix.extra(attribute)
+        for unix_attribute in (UNIXSocketAttribute.family, UNIXSocketAttribute.sockname, UNIXSocketAttribute.peername):
+            with pytest.raises(TypedAttributeLookupError):
+                tcp.extra(unix_attribute)
+
+
+def test_ipv6_addresses_are_host_and_port(stream_pair: PairFactory) -> None:
+    ours, peer = stream_pair("tcp6")
+    with SocketStreamTransport(ours, 1.0) as transport:
+        assert transport.extra(SocketAttribute.peername) == peer.getsockname()  # (host, port, flowinfo, scope_id)
+        assert transport.extra(INETSocketAttribute.peername) == peer.getsockname()[:2]
+        assert transport.extra(INETSocketAttribute.family) is socket.AF_INET6
 
 
 def test_attributes_after_close(pair: tuple[SocketStreamTransport, socket.socket]) -> None:

@@ -1,11 +1,12 @@
 """Typed attributes of socket transports, and the getters that serve them.
 
 :class:`SocketAttribute` names four attributes every socket transport
-provides. :class:`INETSocketAttribute` and :class:`UNIXSocketAttribute`
-do not add keys: they re-declare the SAME markers with narrower types, so
-``transport.extra(INETSocketAttribute.peername)`` finds the value stored
-under ``SocketAttribute.peername`` and is typed as an IP address tuple.
-Pick the set that matches the family you created the socket with.
+provides, with the values the socket module gives. :class:`INETSocketAttribute`
+and :class:`UNIXSocketAttribute` name attributes of their own, typed for
+their family and provided only by sockets of that family: asked of another
+socket, they raise :exc:`~transports.abc.TypedAttributeLookupError`. So
+``host, port = transport.extra(INETSocketAttribute.peername)`` type
+checks, and cannot quietly unpack a Unix socket's path.
 
 :func:`socket_attributes` builds the getters for any transport that owns a
 socket (the TLS transport reuses it and adds its own): each getter raises
@@ -20,6 +21,7 @@ __all__ = ["INETSocketAttribute", "SocketAttribute", "UNIXSocketAttribute", "soc
 
 import socket
 from collections.abc import Callable
+from socket import AddressFamily
 from typing import Any, Literal
 
 from transports.abc import TypedAttributeLookupError, TypedAttributeSet, typed_attribute
@@ -37,48 +39,64 @@ class SocketAttribute(TypedAttributeSet):
     socket: SocketProxy = typed_attribute()
     """A :class:`SocketProxy` of the socket: options and names, no I/O."""
 
-    family: int = typed_attribute()
-    """The address family (a :class:`socket.AddressFamily` when known)."""
+    family: AddressFamily = typed_attribute()
+    """The address family."""
 
     sockname: str | bytes | tuple[Any, ...] = typed_attribute()
     """The socket's own address, as :meth:`socket.socket.getsockname` gives it."""
 
     peername: str | bytes | tuple[Any, ...] = typed_attribute()
-    """The connected peer's address; unavailable when not connected."""
+    """The peer's address, as :meth:`socket.socket.getpeername` gives it; unavailable when not connected."""
 
 
 class INETSocketAttribute(SocketAttribute):
-    """:class:`SocketAttribute` typed for ``AF_INET`` / ``AF_INET6`` sockets.
+    """Attributes of ``AF_INET`` and ``AF_INET6`` sockets only.
 
-    The keys are the very markers of :class:`SocketAttribute`; only their
-    types are narrower.
+    ``socket`` is :attr:`SocketAttribute.socket`; the others are markers of
+    their own, which other families do not provide. Addresses are
+    ``(host, port)`` for both families (an IPv6 socket's flow info and
+    scope id are in :attr:`SocketAttribute.sockname` and
+    :attr:`SocketAttribute.peername`); the peer's are unavailable when the
+    socket is not connected.
     """
 
-    family: Literal[socket.AddressFamily.AF_INET, socket.AddressFamily.AF_INET6]
+    family: Literal[AddressFamily.AF_INET, AddressFamily.AF_INET6] = typed_attribute()
     """:data:`socket.AF_INET` or :data:`socket.AF_INET6`."""
 
-    sockname: tuple[str, int] | tuple[str, int, int, int]
-    """``(host, port)``, or ``(host, port, flowinfo, scope_id)`` for IPv6."""
+    sockname: tuple[str, int] = typed_attribute()
+    """``(host, port)`` the socket is bound to."""
 
-    peername: tuple[str, int] | tuple[str, int, int, int]
-    """``(host, port)``, or ``(host, port, flowinfo, scope_id)`` for IPv6."""
+    peername: tuple[str, int] = typed_attribute()
+    """``(host, port)`` of the connected peer."""
+
+    local_host: str = typed_attribute()
+    """The address the socket is bound to."""
+
+    local_port: int = typed_attribute()
+    """The port the socket is bound to."""
+
+    remote_host: str = typed_attribute()
+    """The connected peer's address."""
+
+    remote_port: int = typed_attribute()
+    """The connected peer's port."""
 
 
 class UNIXSocketAttribute(SocketAttribute):
-    """:class:`SocketAttribute` typed for ``AF_UNIX`` sockets.
+    """Attributes of ``AF_UNIX`` sockets only.
 
-    The keys are the very markers of :class:`SocketAttribute`; only their
-    types are narrower.
+    ``socket`` is :attr:`SocketAttribute.socket`; the others are markers of
+    their own, which other families do not provide.
     """
 
-    family: Literal[socket.AddressFamily.AF_UNIX]
+    family: Literal[AddressFamily.AF_UNIX] = typed_attribute()
     """:data:`socket.AF_UNIX`."""
 
-    sockname: str | bytes
+    sockname: str | bytes = typed_attribute()
     """The path; ``""`` when unbound; :class:`bytes` for an abstract name."""
 
-    peername: str | bytes
-    """The peer's path; ``""`` when it is unbound (a :func:`socket.socketpair`)."""
+    peername: str | bytes = typed_attribute()
+    """The peer's path; ``""`` when it is unbound (a :func:`socket.socketpair`); unavailable when not connected."""
 
 
 def socket_attributes(sock: socket.socket, proxy: SocketProxy) -> dict[Any, Callable[[], Any]]:
@@ -94,7 +112,7 @@ def socket_attributes(sock: socket.socket, proxy: SocketProxy) -> dict[Any, Call
         _check_open(sock)
         return proxy
 
-    def get_family() -> int:
+    def get_family() -> AddressFamily:
         _check_open(sock)
         return sock.family
 
@@ -112,12 +130,34 @@ def socket_attributes(sock: socket.socket, proxy: SocketProxy) -> dict[Any, Call
         except OSError as exc:
             raise TypedAttributeLookupError(f"The socket is not connected: {exc}") from exc
 
-    return {
+    getters: dict[Any, Callable[[], Any]] = {
         SocketAttribute.socket: get_proxy,
         SocketAttribute.family: get_family,
         SocketAttribute.sockname: get_sockname,
         SocketAttribute.peername: get_peername,
     }
+    family = sock.family
+    if family in (socket.AF_INET, socket.AF_INET6):
+        getters.update(
+            {
+                INETSocketAttribute.family: get_family,
+                INETSocketAttribute.sockname: lambda: get_sockname()[:2],
+                INETSocketAttribute.peername: lambda: get_peername()[:2],
+                INETSocketAttribute.local_host: lambda: get_sockname()[0],
+                INETSocketAttribute.local_port: lambda: get_sockname()[1],
+                INETSocketAttribute.remote_host: lambda: get_peername()[0],
+                INETSocketAttribute.remote_port: lambda: get_peername()[1],
+            }
+        )
+    elif family == socket.AF_UNIX:
+        getters.update(
+            {
+                UNIXSocketAttribute.family: get_family,
+                UNIXSocketAttribute.sockname: get_sockname,
+                UNIXSocketAttribute.peername: get_peername,
+            }
+        )
+    return getters
 
 
 def _check_open(sock: socket.socket) -> None:

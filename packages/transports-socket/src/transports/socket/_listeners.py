@@ -80,7 +80,7 @@ from transports.abc._final import refuse_subclasses
 from transports.abc._tls import tls_options
 from transports.selector import WouldBlockOnRead
 
-from ._attributes import SocketAttribute
+from ._attributes import INETSocketAttribute, SocketAttribute, UNIXSocketAttribute
 from ._ownership import SocketOwner, check_socket, closed_error
 from ._stream import SocketStreamTransport
 from ._tls import SSLStreamTransport
@@ -274,9 +274,14 @@ class SocketListener(SocketOwner):
         self._nodelay = bool(nodelay) and sock.family in (socket.AF_INET, socket.AF_INET6)
         self._unlink_target = None
         # A listening socket has no peer: that attribute is absent, not unavailable.
-        extra = dict(self._extra)
-        del extra[SocketAttribute.peername]
-        self._extra = MappingProxyType(extra)
+        peer_attributes = (
+            SocketAttribute.peername,
+            INETSocketAttribute.peername,
+            INETSocketAttribute.remote_host,
+            INETSocketAttribute.remote_port,
+            UNIXSocketAttribute.peername,
+        )
+        self._extra = MappingProxyType({key: get for key, get in self._extra.items() if key not in peer_attributes})
         _LISTENERS.add(self)
 
     # ------------------------------------------------------------ accept --
