@@ -21,20 +21,25 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from transports.abc import TLSAttribute
-from transports.composite import StapledStreamTransport, TLSStreamTransport
+from transports.abc import StreamTransport, TLSAttribute
+from transports.composite import BufferedStreamTransport, StapledStreamTransport, TLSStreamTransport
 from transports.selector import PipeReadTransport, PipeWriteTransport
 from transports.socket import (
     IP_PKTINFO,
     INETSocketAttribute,
-    SocketDatagramTransport,
+    SocketAttribute,
     SocketStreamTransport,
-    SSLStreamTransport,
+    TLSListener,
     ancillary_space_for_fds,
     ancillary_space_for_ip_info,
+    connect_tcp,
+    connect_tls,
+    create_tcp_listener,
     fds_message,
+    open_udp,
     read_fds,
     read_packet_info,
+    serve,
 )
 
 RETRY = 1.0  # retry_interval: the longest single wait
@@ -66,17 +71,16 @@ def peer(target: Callable[[], None]) -> Iterator[None]:
 
 def tcp_echo() -> None:
     print("1. TCP echo with one timeout budget per call")
-    with socket.create_server(("127.0.0.1", 0)) as listener:
+    with create_tcp_listener("127.0.0.1", 0) as listener:
 
-        def serve() -> None:
-            conn, _ = listener.accept()
-            with SocketStreamTransport(conn, RETRY) as server:
-                while data := server.recv(65536, 10.0):
-                    server.send_all(data, 10.0)
+        def echo(server: StreamTransport) -> None:  # one thread per connection, closed when it returns
+            while data := server.recv(65536, 10.0):
+                server.send_all(data, 10.0)
 
-        with peer(serve):
-            client = SocketStreamTransport(socket.create_connection(listener.getsockname()), RETRY)
-            with client:
+        server_thread = threading.Thread(target=serve, args=(listener, echo))
+        server_thread.start()
+        try:
+            with connect_tcp("127.0.0.1", listener.extra(INETSocketAttribute.local_port), 5.0) as client:
                 payload = os.urandom(8 << 20)
                 start = time.perf_counter()
                 received = bytearray()
@@ -96,31 +100,33 @@ def tcp_echo() -> None:
                     client.recv(100, 0.2)
                 except TimeoutError as exc:
                     say(f"silence for 0.2 s -> TimeoutError(errno={exc.errno})")
-                say(f"peer is {client.extra(INETSocketAttribute.peername)}")
+                host, port = client.extra(INETSocketAttribute.peername)
+                say(f"peer is {host} port {port}")
                 client.send_eof()
                 say(f"after send_eof the server closed: recv -> {client.recv(100, 5.0)!r}")
+        finally:
+            listener.close()  # serve() returns once the handlers are done
+            server_thread.join(30)
 
 
 def udp_with_packet_info() -> None:
-    print("2. UDP with packet info (the destination address of each datagram)")
-    with (
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server_sock,
-        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client_sock,
-    ):
-        server_sock.bind(("127.0.0.1", 0))
-        server_sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-        client_sock.connect(server_sock.getsockname())
-        server_sock.connect(client_sock.getsockname())
-        with (
-            SocketDatagramTransport(server_sock.dup(), RETRY) as server,
-            SocketDatagramTransport(client_sock.dup(), RETRY) as client,
-        ):
-            client.send(b"ping", 5.0)
-            data, ancillary = server.recv_with_ancillary(ancillary_space_for_ip_info(), 5.0)
-            info = read_packet_info(ancillary)
-            say(f"server got {data!r} sent to {info.address if info else '?'} on interface {info and info.interface}")
-            server.send(b"pong", 5.0)
-            say(f"client got {client.recv(5.0)!r}")
+    print("2. UDP: one endpoint answering several clients, with packet info")
+    with open_udp(local_address=("127.0.0.1", 0)) as server:
+        server.extra(SocketAttribute.socket).setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        address = server.extra(INETSocketAttribute.sockname)
+        clients = [open_udp(remote_address=address) for _ in range(3)]
+        try:
+            for number, client in enumerate(clients):
+                client.send(f"ping {number}".encode(), 5.0)
+            for _ in clients:
+                data, ancillary, sender = server.recv_from_with_ancillary(ancillary_space_for_ip_info(), 5.0)
+                info = read_packet_info(ancillary)
+                say(f"server got {data!r} from port {sender[1]}, sent to {info.address if info else '?'}")
+                server.send_to(data.replace(b"ping", b"pong"), sender, 5.0)
+            say(f"clients got {[client.recv(5.0) for client in clients]!r}")
+        finally:
+            for client in clients:
+                client.close()
 
 
 def unix_fd_passing() -> None:
@@ -145,17 +151,17 @@ def tls_echo(ca_file: str, cert_file: str) -> None:
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert_file)
     client_context = ssl.create_default_context(cafile=ca_file)
-    with socket.create_server(("127.0.0.1", 0)) as listener:
+    with TLSListener(create_tcp_listener("127.0.0.1", 0), server_context) as listener:
 
-        def serve() -> None:
-            conn, _ = listener.accept()
-            with SSLStreamTransport(conn, server_context, RETRY) as server:
+        def echo() -> None:
+            with listener.accept(10.0) as server:  # the handshake has a budget of its own
                 while data := server.recv(65536, 10.0):
                     server.send_all(data, 10.0)
 
-        with peer(serve):
-            sock = socket.create_connection(listener.getsockname())
-            with SSLStreamTransport(sock, client_context, RETRY, server_hostname="localhost") as client:
+        with peer(echo):
+            port = listener.extra(INETSocketAttribute.local_port)
+            # Certificate and host name are checked, against "localhost" here.
+            with connect_tls("localhost", port, 5.0, ssl_context=client_context, family=socket.AF_INET) as client:
                 client.send_all(b"hello over TLS", 5.0)
                 say(f"echo {client.recv(100, 5.0)!r} over {client.extra(TLSAttribute.tls_version)}")
                 say(f"cipher {client.extra(TLSAttribute.cipher)[0]}")
@@ -238,6 +244,26 @@ def pipe_to_cat() -> None:
         say(f"cat exited with {child.wait(10)}")
 
 
+def line_protocol() -> None:
+    print("6. A line protocol: recv_until over a buffered transport")
+    crlf = b"\r\n"
+    left, right = socket.socketpair()
+    with (
+        BufferedStreamTransport(SocketStreamTransport(left, RETRY)) as reader,
+        SocketStreamTransport(right, RETRY) as writer,
+    ):
+        # Lines cut at arbitrary places, several in one write.
+        writer.send_all_from_iterable([b"HELLO wor", b"ld\r\nSIZE 5\r\nabcdeQU", b"IT\r\n"], 5.0)
+        say(f"line {reader.recv_until(crlf, 1024, 5.0)!r}")
+        command, size = reader.recv_until(crlf, 1024, 5.0).split()
+        say(f"line {command!r}, then exactly {int(size)} bytes: {reader.recv_exactly(int(size), 5.0)!r}")
+        say(f"line {reader.recv_until(crlf, 1024, 5.0)!r}")
+        try:
+            reader.recv_until(crlf, 1024, 0.2)
+        except TimeoutError:
+            say("no more lines for 0.2 s -> TimeoutError")
+
+
 def make_certificates(directory: str) -> tuple[str, str]:
     import trustme
 
@@ -257,6 +283,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         tls_echo(*make_certificates(directory))
     pipe_to_cat()
+    line_protocol()
     print(f"All scenes done in {time.perf_counter() - start:.1f} s.")
     return 0
 

@@ -21,7 +21,7 @@ def test_demo_runs_every_scene() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for scene in ("1. TCP echo", "2. UDP", "3. A file descriptor", "4. TLS", "5. A stapled pipe"):
+    for scene in ("1. TCP echo", "2. UDP", "3. A file descriptor", "4. TLS", "5. A stapled pipe", "6. A line protocol"):
         assert scene in result.stdout
     assert "checksum equal" in result.stdout
     assert "DIFFERENT" not in result.stdout
