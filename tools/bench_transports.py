@@ -130,6 +130,20 @@ def _serve(kind: str, mode: str, cert: str | None, directory: str | None) -> Non
             while True:
                 data, sender = sock.recvfrom(65536)
                 sock.sendto(data, sender)
+    if kind == "connector":
+        # The peer of the accept row: connects to the address given as --dir
+        # ("host:port"), sends 64 B, reads the echo, closes; again and again.
+        host, _, port = (directory or "").rpartition(":")
+        while True:
+            with socket.create_connection((host, int(port))) as conn:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.sendall(PING)
+                got = 0
+                while got < len(PING):
+                    chunk = conn.recv(len(PING) - got)
+                    if not chunk:
+                        break
+                    got += len(chunk)
     if kind == "pipe":
         while data := os.read(0, 1 << 20):
             view = memoryview(data)
@@ -494,6 +508,108 @@ def lines_recv_until(impl: str, address: Any, timeout: float) -> Runner:
     return Runner(run, stream.close)
 
 
+def tcp_connect(impl: str, address: Any, timeout: float) -> Runner:
+    """Open a TCP connection, make one 64 B round trip, close it: what a short-lived client does.
+
+    ``plain`` is ``socket.create_connection`` with ``TCP_NODELAY`` and a
+    timeout; ``ours`` is ``connect_tcp`` (which sets ``TCP_NODELAY``).
+    """
+    host, port = address
+    if impl == "plain":
+        plain_timeout = None if timeout == math.inf else timeout
+
+        def run_plain(n: int) -> None:
+            for _ in range(n):
+                with socket.create_connection((host, port), plain_timeout) as sock:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    sock.sendall(PING)
+                    expect(sock.recv, len(PING))
+
+        return Runner(run_plain, lambda: None)
+    from transports.socket import connect_tcp
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            with connect_tcp(host, port, timeout) as transport:
+                transport.send_all(PING, timeout)
+                got = 0
+                while got < len(PING):
+                    got += len(transport.recv(len(PING) - got, timeout))
+
+    return Runner(run, lambda: None)
+
+
+def tcp_accept(impl: str, timeout: float) -> Runner:
+    """Accept a connection, make it a transport, answer its 64 B, close it: the server side of a short exchange.
+
+    The peer is a child process that connects again and again. ``plain``
+    is ``socket.accept`` with ``TCP_NODELAY``; ``ours`` is
+    ``SocketListener.accept``.
+    """
+    listening = socket.create_server(("127.0.0.1", 0), backlog=64)
+    host, port = listening.getsockname()[:2]
+    if impl == "plain":
+        listener: Any = listening
+        listening.settimeout(None if timeout == math.inf else timeout)
+    else:
+        from transports.socket import SocketListener
+
+        listener = SocketListener(listening, RETRY_INTERVAL)
+    child = subprocess.Popen([*serve_command("connector", "echo"), "--dir", f"{host}:{port}"])
+
+    def close() -> None:
+        child.kill()
+        child.wait(10)
+        listener.close()
+
+    if impl == "plain":
+
+        def run_plain(n: int) -> None:
+            for _ in range(n):
+                conn, _ = listening.accept()
+                with conn:
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    data = conn.recv(len(PING))
+                    conn.sendall(data)
+
+        return Runner(run_plain, close)
+
+    def run(n: int) -> None:
+        accept = listener.accept
+        for _ in range(n):
+            with accept(timeout) as transport:
+                transport.send_all(transport.recv(len(PING), timeout), timeout)
+
+    return Runner(run, close)
+
+
+def udp_endpoint_pingpong(impl: str, address: Any, timeout: float) -> Runner:
+    """64 B to the UDP echo server and back, on an unconnected socket: ``sendto`` and ``recvfrom``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    if impl == "plain":
+        sock.settimeout(None if timeout == math.inf else timeout)
+
+        def run_plain(n: int) -> None:
+            sendto, recvfrom = sock.sendto, sock.recvfrom
+            for _ in range(n):
+                sendto(PING, address)
+                recvfrom(65536)
+
+        return Runner(run_plain, sock.close)
+    from transports.socket import SocketDatagramEndpoint
+
+    endpoint = SocketDatagramEndpoint(sock, RETRY_INTERVAL)
+
+    def run(n: int) -> None:
+        send_to, recv_from = endpoint.send_to, endpoint.recv_from
+        for _ in range(n):
+            send_to(PING, address, timeout)
+            recv_from(timeout)
+
+    return Runner(run, endpoint.close)
+
+
 # ------------------------------------------------------------------ rows
 
 
@@ -533,6 +649,9 @@ def build_rows(tls: TLSSetup, have_easynetwork: bool, control: bool = False) -> 
         Row("membio-tls-pingpong", "round trip of 64 B", 1000, "membio", ("tcp", "echo", True)),
         Row("membio-tls-bulk", "64 KiB sent", 256, "membio", ("tcp", "sink", True), BATCH_CHUNKS, BULK_SLICES_DIVISOR),
         Row("lines-recv-until", "8 lines of 64 B echoed", 1000, "lines", ("tcp", "echo", False)),
+        Row("tcp-connect", "connect, 64 B round trip, close", 300, "open", ("tcp", "echo", False)),
+        Row("tcp-accept", "accept, 64 B round trip, close", 300, "open", None),
+        Row("udp-endpoint-pingpong", "sendto and recvfrom of 64 B", 2000, "open", ("udp", "echo", False)),
     ]
     makers: dict[str, dict[str, Callable[[socket.socket, float], Any]]] = {
         "plain": {"stream": PlainStream, "tls": plain_tls(tls)},
@@ -546,6 +665,15 @@ def build_rows(tls: TLSSetup, have_easynetwork: bool, control: bool = False) -> 
             maker: Callable[[Any, float], Runner] | None = None
             if row.name == "udp-pingpong":
                 maker = lambda address, timeout, impl=impl: udp_pingpong(impl, address, timeout)  # noqa: E731
+            elif row.name in {"tcp-connect", "tcp-accept", "udp-endpoint-pingpong"}:
+                if impl == "easynetwork":
+                    continue  # no such function or class in its synchronous transports
+                if row.name == "tcp-connect":
+                    maker = lambda address, timeout, impl=impl: tcp_connect(impl, address, timeout)  # noqa: E731
+                elif row.name == "tcp-accept":
+                    maker = lambda address, timeout, impl=impl: tcp_accept(impl, timeout)  # noqa: E731
+                else:
+                    maker = lambda address, timeout, impl=impl: udp_endpoint_pingpong(impl, address, timeout)  # noqa: E731
             elif row.name == "lines-recv-until":
                 if impl == "easynetwork":
                     continue  # no buffered reads in its transports
@@ -725,7 +853,7 @@ def budget_checks(results: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
             check(f"{name}: CPU ours/plain", r, "cpu_ours_plain", 1.1)
         elif r["kind"] == "tls-bulk":
             check(f"{name}: wall ours/plain (throughput >= 0.98x)", r, "wall_ours_plain", 1 / 0.98)
-        elif r["kind"] == "tls-pingpong":
+        elif r["kind"] in {"tls-pingpong", "open", "lines"}:
             check(f"{name}: CPU ours/plain", r, "cpu_ours_plain", 1.15)
     return checks
 
