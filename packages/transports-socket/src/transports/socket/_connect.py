@@ -22,7 +22,7 @@ __all__ = ["connect_tcp", "connect_tls", "connect_unix"]
 import errno
 import math
 import os
-import selectors
+import select
 import socket
 import ssl
 import threading
@@ -314,45 +314,46 @@ def _connect_first(
         raise OSError(f"no address to connect to for {target}")
     pending = list(reversed(addresses))  # pop() takes the next one
     failures: list[tuple[Any, OSError]] = []
-    selector = selectors.DefaultSelector()
+    # A poll object, not a selector: no descriptor of its own to make and
+    # close for every connection.
+    poller = select.poll()
+    attempts: dict[int, tuple[socket.socket, AddressInfo]] = {}
     try:
         next_start = -math.inf
         while True:
             now = time.monotonic()
             # The next attempt starts when it is due, or at once when none is
             # in progress any more (the earlier ones failed).
-            if pending and (now >= next_start or not selector.get_map()):
+            if pending and (now >= next_start or not attempts):
                 info = pending.pop()
                 started = _start_attempt(info, local_address, failures)
                 if started is not None:
                     sock, connected = started
                     if connected:
                         return sock
-                    selector.register(sock, selectors.EVENT_WRITE, info)
+                    attempts[sock.fileno()] = (sock, info)
+                    poller.register(sock, select.POLLOUT)
                     next_start = now + delay
                 continue
-            if not selector.get_map():
+            if not attempts:
                 raise _all_failed(target, failures)
             wait = time_left(deadline)
             if pending:
                 wait = min(wait, next_start - now)
-            for key, _ in selector.select(None if wait == math.inf else wait):
-                attempt = key.fileobj
-                assert isinstance(attempt, socket.socket)
-                selector.unregister(attempt)
+            for fileno, _ in poller.poll(None if wait == math.inf else math.ceil(wait * 1000.0)):
+                attempt, info = attempts.pop(fileno)
+                poller.unregister(fileno)
                 code = attempt.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if code == 0:
                     return attempt
                 attempt.close()
-                failures.append((key.data[4], OSError(code, os.strerror(code))))
-            if time_left(deadline) == 0.0 and selector.get_map():
+                failures.append((info[4], OSError(code, os.strerror(code))))
+            if time_left(deadline) == 0.0 and attempts:
                 raise timeout_error(f"timed out connecting to {target}")
     finally:
         # Every attempt still in progress lost the race, or the budget ran out.
-        for key in list(selector.get_map().values()):
-            assert isinstance(key.fileobj, socket.socket)
-            key.fileobj.close()
-        selector.close()
+        for attempt, _ in attempts.values():
+            attempt.close()
 
 
 def _start_attempt(
@@ -393,11 +394,11 @@ def _all_failed(target: str, failures: list[tuple[Any, OSError]]) -> OSError:
 
 def _wait_connected(sock: socket.socket, deadline: float) -> None:
     """Wait for a non-blocking connect to finish; raise its error, or TimeoutError."""
-    with selectors.DefaultSelector() as selector:
-        selector.register(sock, selectors.EVENT_WRITE)
-        left = time_left(deadline)
-        if not selector.select(None if left == math.inf else left):
-            raise timeout_error()
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    left = time_left(deadline)
+    if not poller.poll(None if left == math.inf else math.ceil(left * 1000.0)):
+        raise timeout_error()
     code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if code:
         raise OSError(code, os.strerror(code))
