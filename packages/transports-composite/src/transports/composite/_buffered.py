@@ -343,15 +343,19 @@ class BufferedStreamTransport(StreamTransport, Generic[_T_Transport]):
         Returns:
             The bytes before the delimiter (``b""`` for an empty line).
         """
-        if not isinstance(delimiter, bytes):
+        # (Type checks by identity first, and no call for a valid timeout:
+        # with the answer buffered, these checks are most of the call.)
+        if type(delimiter) is not bytes and not isinstance(delimiter, bytes):
             raise TypeError(f"delimiter must be bytes, not {type(delimiter).__name__}")
         width = len(delimiter)
         if not width:
             raise ValueError("delimiter must not be empty")
-        max_bytes = operator.index(max_bytes)
+        if type(max_bytes) is not int:
+            max_bytes = operator.index(max_bytes)
         if max_bytes < width:
             raise ValueError(f"max_bytes must be at least the length of the delimiter ({width}), not {max_bytes}")
-        validate_timeout(timeout)
+        if timeout is None or not timeout >= 0:
+            validate_timeout(timeout)
         if self.__closed:
             raise closed_error(_CLOSED)
         deadline: float | None = None
