@@ -85,13 +85,13 @@ from ._exceptions import WouldBlockOnRead, WouldBlockOnWrite
 _T_Return = TypeVar("_T_Return")
 
 
-
 def _concurrent_poll(exc: RuntimeError) -> bool:
     """Whether ``exc`` is CPython refusing a second thread in one poll object's ``poll()``.
 
     Anything else (a signal handler's own RuntimeError, for one) goes on up.
     """
     return type(exc) is RuntimeError and exc.__traceback__ is not None and exc.__traceback__.tb_next is None
+
 
 class _Closable(Protocol):
     def close(self) -> None: ...
