@@ -232,7 +232,7 @@ def _resolve(host: str, port: int, family: socket.AddressFamily, deadline: float
         found = list(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST))
     except socket.gaierror:
         found = _resolve_in_thread(host, port, family, deadline)
-    return _interleave(found)
+    return found if len(found) < 2 else _interleave(found)
 
 
 def _resolve_in_thread(host: str, port: int, family: socket.AddressFamily, deadline: float) -> list[AddressInfo]:
@@ -312,6 +312,8 @@ def _connect_first(
     """Race connection attempts to ``addresses``; return the first connected socket."""
     if not addresses:
         raise OSError(f"no address to connect to for {target}")
+    if len(addresses) == 1:
+        return _connect_one(addresses[0], local_address, deadline, target)
     pending = list(reversed(addresses))  # pop() takes the next one
     failures: list[tuple[Any, OSError]] = []
     # A poll object, not a selector: no descriptor of its own to make and
@@ -354,6 +356,37 @@ def _connect_first(
         # Every attempt still in progress lost the race, or the budget ran out.
         for attempt, _ in attempts.values():
             attempt.close()
+
+
+def _connect_one(
+    info: AddressInfo, local_address: tuple[str, int] | None, deadline: float, target: str
+) -> socket.socket:
+    """Connect to the one address there is, with the wait in C (no race to run).
+
+    CPython's own connect with a timeout waits in C and recomputes what is
+    left after a signal. Measured in-process, connect + close of a loopback
+    connection: 95 us of CPU this way, 122 us through the race, 85 us for
+    plain ``socket.create_connection``.
+    """
+    address_family, kind, protocol, _, address = info
+    sock = socket.socket(address_family, kind, protocol)
+    try:
+        left = time_left(deadline)
+        sock.settimeout(None if left == math.inf else left)
+        try:
+            if local_address is not None:
+                sock.bind(local_address)
+            sock.connect(address)
+        except (BlockingIOError, TimeoutError) as exc:
+            if exc.errno not in (None, errno.EINPROGRESS):  # the connection's own ETIMEDOUT
+                raise _all_failed(target, [(address, exc)])  # noqa: B904 - its cause is set
+            raise timeout_error(f"timed out connecting to {target}") from None
+        except OSError as exc:
+            raise _all_failed(target, [(address, exc)])  # noqa: B904 - its cause is set
+        return sock
+    except BaseException:
+        sock.close()
+        raise
 
 
 def _start_attempt(
