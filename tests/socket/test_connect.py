@@ -195,6 +195,21 @@ def test_a_failed_attempt_starts_the_next_one_at_once(
         listener.accept()[0].close()
 
 
+def test_a_failure_beside_a_pending_attempt_starts_the_next_one_at_once(
+    resolver: Resolution, silent_address: tuple[str, int], refused_port: int, listener: socket.socket
+) -> None:
+    # The silent attempt gets its delay; the refused one, started beside it,
+    # fails at once, and the good one starts then, not a delay later.
+    good = listener.getsockname()
+    resolver["three.test"] = lambda: [tcp_info(*silent_address), tcp_info("127.0.0.1", refused_port), tcp_info(*good)]
+    started = time.monotonic()
+    with connect_tcp("three.test", 0, 5.0, happy_eyeballs_delay=0.4) as transport:
+        elapsed = time.monotonic() - started
+        assert transport.extra(SocketAttribute.peername) == good
+        listener.accept()[0].close()
+    assert 0.35 <= elapsed < 0.7
+
+
 def test_families_are_interleaved(resolver: Resolution, refused_port: int) -> None:
     # Three IPv4 addresses, then one IPv6: the IPv6 one is tried second.
     tried: list[Any] = []

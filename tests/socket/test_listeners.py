@@ -18,6 +18,8 @@ import random
 import select
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -1181,3 +1183,43 @@ def test_serve_logs_handshake_failures_at_debug_level(
     server.stop()
     records = [record for record in caplog.records if record.name == "transports.socket"]
     assert [record.levelno for record in records] == [logging.DEBUG]
+
+
+# A signal handler's exception comes out of a blocked accept at once: a
+# RuntimeError is not taken for another thread using the poll object. Run in
+# a child process, whose main thread (the one signals go to) blocks.
+SIGNAL_CHILD = """
+import math, signal, sys, time
+from transports.socket import create_tcp_listener
+
+class FromHandler(RuntimeError):
+    pass
+
+def handler(signum, frame):
+    raise FromHandler("from the signal handler")
+
+signal.signal(signal.SIGALRM, handler)
+timeout = float(sys.argv[1])
+with create_tcp_listener("127.0.0.1", 0, retry_interval=float(sys.argv[2])) as listener:
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    started = time.monotonic()
+    try:
+        listener.accept(timeout)
+    except FromHandler:
+        print(f"{time.monotonic() - started:.3f}")
+"""
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("timeout", "retry_interval"), [("2.0", "1.0"), ("inf", "inf")])
+def test_a_signal_handlers_runtime_error_ends_a_blocked_accept(timeout: str, retry_interval: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNAL_CHILD, timeout, retry_interval],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip(), f"the handler's exception did not come out: {result.stderr}"
+    assert 0.15 <= float(result.stdout) < 1.0

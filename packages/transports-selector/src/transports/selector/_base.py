@@ -85,7 +85,7 @@ from ._exceptions import WouldBlockOnRead, WouldBlockOnWrite
 _T_Return = TypeVar("_T_Return")
 
 
-def _concurrent_poll(exc: RuntimeError) -> bool:
+def concurrent_poll(exc: RuntimeError) -> bool:
     """Whether ``exc`` is CPython refusing a second thread in one poll object's ``poll()``.
 
     Anything else (a signal handler's own RuntimeError, for one) goes on up.
@@ -303,7 +303,7 @@ class SelectorBaseTransport(BaseTransport):
                 raise closed_error()
             events = poller.poll(self._retry_milliseconds if wait == retry_interval else math.ceil(wait * 1000.0))
         except RuntimeError as exc:  # another thread polls with it: _wait() makes one of its own
-            if not _concurrent_poll(exc):
+            if not concurrent_poll(exc):
                 raise
             events = [(fileno, _POLLIN)] if self._wait(fileno, False, wait) else []
         finally:
@@ -366,7 +366,7 @@ class SelectorBaseTransport(BaseTransport):
         except RuntimeError as exc:
             # Another thread is waiting on the same poll object (two readers
             # of one transport): this wait gets a poll object of its own.
-            if not _concurrent_poll(exc):
+            if not concurrent_poll(exc):
                 raise
             poller = select.poll()
             poller.register(fileno, _POLLOUT if want_write else _POLLIN)

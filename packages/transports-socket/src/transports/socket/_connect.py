@@ -350,6 +350,7 @@ def _connect_first(
                     return attempt
                 attempt.close()
                 failures.append((info[4], OSError(code, os.strerror(code))))
+                next_start = -math.inf  # a failure starts the next attempt at once
             if time_left(deadline) == 0.0 and attempts:
                 raise timeout_error(f"timed out connecting to {target}")
     finally:

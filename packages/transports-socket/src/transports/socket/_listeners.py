@@ -79,6 +79,7 @@ from transports.abc import BaseTransport, StreamTransport, validate_timeout
 from transports.abc._final import refuse_subclasses
 from transports.abc._tls import tls_options
 from transports.selector import WouldBlockOnRead
+from transports.selector._base import concurrent_poll
 
 from ._attributes import INETSocketAttribute, SocketAttribute, UNIXSocketAttribute
 from ._ownership import SocketOwner, check_socket, closed_error
@@ -370,8 +371,11 @@ class SocketListener(SocketOwner):
         milliseconds = None if timeout == math.inf else math.ceil(timeout * 1000.0)
         try:
             events = poller.poll(milliseconds)
-        except RuntimeError:
-            # Another thread waits on the same poll object: this wait gets its own.
+        except RuntimeError as exc:
+            # Another thread waits on the same poll object: this wait gets its
+            # own. (A signal handler's RuntimeError goes on up.)
+            if not concurrent_poll(exc):
+                raise
             events = _poller_for(fileno, waker.read_fd).poll(milliseconds)
         for fd, mask in events:
             if fd == fileno and mask & _POLLNVAL:

@@ -265,8 +265,12 @@ def _refuse_a_reset_socket(sock: socket.socket) -> None:
         pending = sock.recv(1, socket.MSG_PEEK | DONTWAIT)
     except ConnectionResetError:
         raise _reset_error() from None
-    except OSError:
-        return  # never connected: the handshake reports it
+    except OSError as exc:
+        if exc.errno in (errno.ENOTCONN, errno.EINVAL):
+            return  # never connected: the handshake reports it
+        # A connect still in progress, for one: wrap_socket would fail too,
+        # after taking the descriptor.
+        raise OSError(errno.ENOTCONN, f"The socket is not connected: {exc}") from exc
     if pending:  # bytes arrived, then the connection went
         raise _reset_error()
 
