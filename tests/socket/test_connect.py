@@ -368,9 +368,23 @@ def test_connect_tls_spends_one_budget_on_connection_and_handshake(ca: trustme.C
     listener.accept()[0].close()
 
 
-def test_connect_tls_refuses_a_context_of_the_wrong_type() -> None:
-    with pytest.raises(TypeError):
-        connect_tls("127.0.0.1", 443, 1.0, ssl_context=object())  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"ssl_context": object()}, TypeError),
+        ({"session": object()}, TypeError),
+        ({"shutdown_timeout": -1.0}, ValueError),
+        ({"shutdown_timeout": math.nan}, ValueError),
+    ],
+)
+def test_connect_tls_refuses_bad_options_before_connecting(
+    listener: socket.socket, options: dict[str, Any], error: type[Exception]
+) -> None:
+    with no_descriptor_left(), pytest.raises(error):
+        connect_tls("127.0.0.1", listener.getsockname()[1], 1.0, **options)
+    listener.settimeout(0.0)
+    with pytest.raises(BlockingIOError):  # no connection was made
+        listener.accept()
 
 
 # --------------------------------------------------------------- Unix ----

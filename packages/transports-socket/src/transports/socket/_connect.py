@@ -135,6 +135,11 @@ def connect_tls(
     """
     if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
         raise TypeError(f"ssl_context must be an ssl.SSLContext, not {type(ssl_context).__name__}")
+    # What the TLS transport would refuse, refused before any connection is made.
+    if shutdown_timeout is not None:
+        validate_timeout(shutdown_timeout)
+    if session is not None and not isinstance(session, ssl.SSLSession):
+        raise TypeError(f"session must be an ssl.SSLSession, not {type(session).__name__}")
     sock, deadline = _open_tcp_socket(
         host, port, timeout, local_address, family, happy_eyeballs_delay, nodelay, retry_interval
     )
