@@ -27,6 +27,7 @@ from typing import Any, Literal
 from transports.abc import TypedAttributeLookupError, TypedAttributeSet, typed_attribute
 
 from ._proxy import SocketProxy
+from ._raw import family_of
 
 
 class SocketAttribute(TypedAttributeSet):
@@ -136,7 +137,7 @@ def socket_attributes(sock: socket.socket, proxy: SocketProxy) -> dict[Any, Call
         SocketAttribute.sockname: get_sockname,
         SocketAttribute.peername: get_peername,
     }
-    family = sock.family
+    family = family_of(sock)
     if family in (socket.AF_INET, socket.AF_INET6):
         getters.update(
             {

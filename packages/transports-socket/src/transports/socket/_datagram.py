@@ -40,6 +40,7 @@ from transports.selector import SelectorDatagramTransport, WouldBlockOnRead, Wou
 from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
 from ._constants import MAX_DATAGRAM_BUFSIZE
 from ._ownership import DONTWAIT, SocketOwner
+from ._raw import family_of
 
 _RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
 _ANCILLARY_FAMILIES: Final = frozenset({socket.AF_UNIX, socket.AF_INET, socket.AF_INET6})
@@ -99,7 +100,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
             raise ValueError(f"max_datagram_size must be positive, got {max_datagram_size}")
         super().__init__(sock, socket.SOCK_DGRAM, retry_interval, selector_factory)
         self._max_datagram_size = max_datagram_size
-        self._ancillary: bool = sock.family in _ANCILLARY_FAMILIES
+        self._ancillary: bool = family_of(sock) in _ANCILLARY_FAMILIES
 
     def recv(self, timeout: float) -> bytes:
         """Read the next packet, waiting at most ``timeout`` seconds.

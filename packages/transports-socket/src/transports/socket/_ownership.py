@@ -111,6 +111,7 @@ from transports.selector import SelectorBaseTransport
 
 from ._attributes import socket_attributes
 from ._proxy import SocketProxy
+from ._raw import family_of, type_of
 
 try:
     from ssl import SSLSocket as _SSLSocket
@@ -223,7 +224,7 @@ def check_socket(sock: socket.socket, sock_type: int) -> None:
         raise TypeError(f"Expected a socket.socket, got {type(sock).__name__}")
     if _SSLSocket is not None and isinstance(sock, _SSLSocket):
         raise TypeError("ssl.SSLSocket is not supported: pass the plain socket and an SSL context to the TLS transport")
-    if sock.type != sock_type:
+    if type_of(sock) != sock_type:
         expected = _SOCKET_TYPE_NAMES.get(sock_type, str(sock_type))
         raise ValueError(f"A {expected} socket is required, got {sock.type!s}")
 
@@ -238,7 +239,7 @@ def shut_down_detached(sock: socket.socket) -> socket.socket | None:
     """
     if sock.fileno() < 0:
         return None
-    family, sock_type, proto = sock.family, sock.type, sock.proto
+    family, sock_type, proto = family_of(sock), type_of(sock), sock.proto
     fd = sock.detach()
     if fd < 0:  # another thread's close() got there first
         return None
@@ -316,19 +317,20 @@ class SocketOwner(SelectorBaseTransport):
         super().__init__(retry_interval, selector_factory)
         self._timed_sock = None
         fd = sock.fileno()
+        family = family_of(sock)
         if (
             self._TIMED_WAITS_IN_C
             and selector_factory is None
             and self._retry_interval <= _LONGEST_CALL_TIMEOUT
             and fd >= 0  # a closed socket fails below, with EBADF
         ):
-            timed = _TimedWaitSocket(sock.family, sock.type, sock.proto, fileno=fd)
+            timed = _TimedWaitSocket(family, type_of(sock), sock.proto, fileno=fd)
             # This makes the descriptor non-blocking; the mode is set below.
             timed.settimeout(self._retry_interval)
             self._timed_sock = timed
         # A close() that shuts the socket down wakes a blocked call, on the
         # families whose shutdown is known to: there the call needs no bound.
-        shutdown_wakes = self._SHUTDOWN_ON_CLOSE and sock.family in _SHUTDOWN_WAKES_FAMILIES
+        shutdown_wakes = self._SHUTDOWN_ON_CLOSE and family in _SHUTDOWN_WAKES_FAMILIES
         call_bound = math.inf if shutdown_wakes else self._retry_interval
         if _BLOCKING_DESCRIPTOR and self._BLOCKING_DESCRIPTOR_OK and _bound_calls(sock, call_bound):
             sock.settimeout(None)

@@ -74,6 +74,7 @@ from transports.selector._stream import IOV_MAX
 
 from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
 from ._ownership import DONTWAIT, SocketOwner, raise_if_closed
+from ._raw import family_of
 
 _RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
 # os.sendfile sends at most this much per call on Linux anyway (0x7ffff000).
@@ -142,7 +143,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         selector_factory: Callable[[], selectors.BaseSelector] | None = None,
     ) -> None:
         super().__init__(sock, socket.SOCK_STREAM, retry_interval, selector_factory)
-        self._unix: bool = sock.family == socket.AF_UNIX
+        self._unix: bool = family_of(sock) == socket.AF_UNIX
 
     # ------------------------------------------------------------ reading --
 
