@@ -4,6 +4,8 @@
 each time they are read, about 1 us apiece: making and closing a transport
 read them eight times. These read the number the C object holds; it
 compares equal to the enum member, and serves as a set or dict key alike.
+Measured in-process: two stream transports over a socket pair, made and
+closed, 54 to 65 us before, 41 us after (plain sockets: 9 us).
 """
 
 from __future__ import annotations
