@@ -32,8 +32,8 @@ CYCLES = int(FULL_CYCLES or 10_000)
 # full handshakes (some 3 ms of CPU, 6 ms for TLS in TLS), and a child
 # process takes tens of milliseconds to start (its transports are those of
 # the stapled pipes kind, which runs the full count).
-TLS_CYCLES = int(FULL_CYCLES or 1_000)
-CHILD_PROCESS_CYCLES = int(FULL_CYCLES or 100)
+TLS_CYCLES = int(FULL_CYCLES or 300)
+CHILD_PROCESS_CYCLES = int(FULL_CYCLES or 30)
 # A tenth of the pairs are also dropped without close().
 DROPPED_SHARE = 10
 
