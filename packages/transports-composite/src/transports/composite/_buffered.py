@@ -88,10 +88,12 @@ from typing import Any, Final, Generic, TypeVar, final
 from typing_extensions import Buffer
 
 from transports.abc import StreamTransport, deadline_after, time_left, validate_timeout
+from transports.abc._buffers import writable_nbytes
 from transports.abc._exceptions import closed_error
 from transports.abc._final import refuse_subclasses
 
 _T_Transport = TypeVar("_T_Transport", bound=StreamTransport)
+_T_Result = TypeVar("_T_Result")
 
 # The size of the first buffer, and the least a new one grows to: one read
 # of this size takes in many small messages at once.
@@ -416,17 +418,7 @@ class BufferedStreamTransport(StreamTransport, Generic[_T_Transport]):
         start = self.__start
         available = self.__end - start
         if not available:
-            if self.__closed:
-                raise closed_error(_CLOSED)
-            try:
-                data = self.__transport.recv(bufsize, timeout)
-            except OSError as exc:
-                if self.__closed:
-                    raise closed_error(_CLOSED_DURING_CALL) from exc
-                raise
-            if not data and self.__closed:  # an end of stream that close() made
-                raise closed_error(_CLOSED_DURING_CALL)
-            return data
+            return self.__through(self.__transport.recv, bufsize, timeout)
         if bufsize < 0:
             raise ValueError("bufsize must not be negative")
         validate_timeout(timeout)
@@ -462,31 +454,39 @@ class BufferedStreamTransport(StreamTransport, Generic[_T_Transport]):
         start = self.__start
         available = self.__end - start
         if not available:
-            if self.__closed:
-                raise closed_error(_CLOSED)
-            try:
-                count = self.__transport.recv_into(buffer, timeout)
-            except OSError as exc:
-                if self.__closed:
-                    raise closed_error(_CLOSED_DURING_CALL) from exc
-                raise
-            if not count and self.__closed:  # an end of stream that close() made
-                raise closed_error(_CLOSED_DURING_CALL)
-            return count
-        with memoryview(buffer) as raw:
-            if raw.readonly or not raw.c_contiguous:
-                raise TypeError(f"A writable C-contiguous buffer is required, not this {type(buffer).__name__}")
-            validate_timeout(timeout)
-            if self.__closed:
-                raise closed_error(_CLOSED)
-            with raw.cast("B") as view:
-                count = len(view)
-                if count > available:
-                    count = available
-                stop = start + count
-                view[:count] = self.__view[start:stop]
+            return self.__through(self.__transport.recv_into, buffer, timeout)
+        count = writable_nbytes(buffer)  # TypeError before anything else
+        validate_timeout(timeout)
+        if self.__closed:
+            raise closed_error(_CLOSED)
+        if count > available:
+            count = available
+        stop = start + count
+        with memoryview(buffer) as raw, raw.cast("B") as view:
+            view[:count] = self.__view[start:stop]
         self.__consume(stop)
         return count
+
+    def __through(self, operation: Callable[..., _T_Result], *args: Any) -> _T_Result:
+        """Return ``operation(*args)``, a call of the wrapped transport made for this one.
+
+        Raises:
+            OSError: ``EBADF`` when this transport was closed before the
+                call, or during it (whatever the call then raised, or an
+                end of stream that the close made); else what
+                ``operation`` raises.
+        """
+        if self.__closed:
+            raise closed_error(_CLOSED)
+        try:
+            result = operation(*args)
+        except OSError as exc:
+            if self.__closed:
+                raise closed_error(_CLOSED_DURING_CALL) from exc
+            raise
+        if not result and result is not None and self.__closed:  # an end of stream that close() made
+            raise closed_error(_CLOSED_DURING_CALL)
+        return result
 
     # ---------------------------------------------------------- the buffer
 
@@ -581,14 +581,7 @@ class BufferedStreamTransport(StreamTransport, Generic[_T_Transport]):
         Returns:
             The number of bytes sent.
         """
-        if self.__closed:
-            raise closed_error(_CLOSED)
-        try:
-            return self.__transport.send(data, timeout)
-        except OSError as exc:
-            if self.__closed:
-                raise closed_error(_CLOSED_DURING_CALL) from exc
-            raise
+        return self.__through(self.__transport.send, data, timeout)
 
     def send_all(self, data: Buffer, timeout: float) -> None:
         """Call the wrapped transport's ``send_all(data, timeout)``.
@@ -599,14 +592,7 @@ class BufferedStreamTransport(StreamTransport, Generic[_T_Transport]):
                 ``OSError(EBADF)`` when this transport is closed, before
                 or during the call.
         """
-        if self.__closed:
-            raise closed_error(_CLOSED)
-        try:
-            self.__transport.send_all(data, timeout)
-        except OSError as exc:
-            if self.__closed:
-                raise closed_error(_CLOSED_DURING_CALL) from exc
-            raise
+        self.__through(self.__transport.send_all, data, timeout)
 
     def send_all_from_iterable(self, iterable_of_data: Iterable[Buffer], timeout: float) -> None:
         """Call the wrapped transport's ``send_all_from_iterable(iterable_of_data, timeout)``.
@@ -620,14 +606,7 @@ class BufferedStreamTransport(StreamTransport, Generic[_T_Transport]):
                 ``OSError(EBADF)`` when this transport is closed, before
                 or during the call.
         """
-        if self.__closed:
-            raise closed_error(_CLOSED)
-        try:
-            self.__transport.send_all_from_iterable(iterable_of_data, timeout)
-        except OSError as exc:
-            if self.__closed:
-                raise closed_error(_CLOSED_DURING_CALL) from exc
-            raise
+        self.__through(self.__transport.send_all_from_iterable, iterable_of_data, timeout)
 
     def send_all_with_ancillary(self, iterable_of_data: Iterable[Buffer], ancillary_data: Any, timeout: float) -> None:
         """Call the wrapped transport's ``send_all_with_ancillary(iterable_of_data, ancillary_data, timeout)``.
@@ -641,14 +620,7 @@ class BufferedStreamTransport(StreamTransport, Generic[_T_Transport]):
                 ``OSError(EBADF)`` when this transport is closed, before
                 or during the call.
         """
-        if self.__closed:
-            raise closed_error(_CLOSED)
-        try:
-            self.__transport.send_all_with_ancillary(iterable_of_data, ancillary_data, timeout)
-        except OSError as exc:
-            if self.__closed:
-                raise closed_error(_CLOSED_DURING_CALL) from exc
-            raise
+        self.__through(self.__transport.send_all_with_ancillary, iterable_of_data, ancillary_data, timeout)
 
     # ---------------------------------------------------- typed attributes
 
