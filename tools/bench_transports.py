@@ -583,6 +583,87 @@ def tcp_accept(impl: str, timeout: float) -> Runner:
     return Runner(run, close)
 
 
+def connection_churn(impl: str, timeout: float) -> Runner:
+    """Accept a connection, wrap it, answer its 64 B, close it: what a server pays per short-lived client.
+
+    Every client takes its connections with the same plain
+    ``socket.accept`` (with a timeout) and sets ``TCP_NODELAY``; then
+    ``plain`` answers on the socket itself, ``ours`` and ``easynetwork``
+    make it a stream transport of theirs and answer through it. The peer is
+    a child process that connects again and again.
+    """
+    listening = socket.create_server(("127.0.0.1", 0), backlog=64)
+    listening.settimeout(None if timeout == math.inf else timeout)
+    host, port = listening.getsockname()[:2]
+    child = subprocess.Popen([*serve_command("connector", "echo"), "--dir", f"{host}:{port}"])
+
+    def close() -> None:
+        child.kill()
+        child.wait(10)
+        listening.close()
+
+    if impl == "plain":
+
+        def run_plain(n: int) -> None:
+            for _ in range(n):
+                conn, _ = listening.accept()
+                with conn:
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    conn.sendall(conn.recv(len(PING)))
+
+        return Runner(run_plain, close)
+    if impl == "ours":
+        from transports.socket import SocketStreamTransport as Transport
+    else:
+        from easynetwork.lowlevel.api_sync.transports.socket import (  # type: ignore[no-redef]
+            SocketStreamTransport as Transport,
+        )
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            conn, _ = listening.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with Transport(conn, RETRY_INTERVAL) as transport:
+                transport.send_all(transport.recv(len(PING), timeout), timeout)
+
+    return Runner(run, close)
+
+
+def wrap_close(impl: str, timeout: float) -> Runner:
+    """Make a socket pair, wrap both ends, close them: the cost of a transport's construction and close.
+
+    In-process, no I/O. ``plain`` sets both ends non-blocking and closes
+    them (``timeout`` is not used).
+    """
+    if impl == "plain":
+
+        def run_plain(n: int) -> None:
+            for _ in range(n):
+                one, two = socket.socketpair()
+                one.setblocking(False)
+                two.setblocking(False)
+                one.close()
+                two.close()
+
+        return Runner(run_plain, lambda: None)
+    if impl == "ours":
+        from transports.socket import SocketStreamTransport as Transport
+    else:
+        from easynetwork.lowlevel.api_sync.transports.socket import (  # type: ignore[no-redef]
+            SocketStreamTransport as Transport,
+        )
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            one, two = socket.socketpair()
+            first = Transport(one, RETRY_INTERVAL)
+            second = Transport(two, RETRY_INTERVAL)
+            first.close()
+            second.close()
+
+    return Runner(run, lambda: None)
+
+
 def udp_endpoint_pingpong(impl: str, address: Any, timeout: float) -> Runner:
     """64 B to the UDP echo server and back, on an unconnected socket: ``sendto`` and ``recvfrom``."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -652,6 +733,8 @@ def build_rows(tls: TLSSetup, have_easynetwork: bool, control: bool = False) -> 
         Row("tcp-connect", "connect, 64 B round trip, close", 300, "open", ("tcp", "echo", False)),
         Row("tcp-accept", "accept, 64 B round trip, close", 300, "open", None),
         Row("udp-endpoint-pingpong", "sendto and recvfrom of 64 B", 2000, "open", ("udp", "echo", False)),
+        Row("connection-churn", "accept, wrap, 64 B round trip, close", 300, "churn", None),
+        Row("wrap-close", "socket pair made, both ends wrapped and closed", 2000, "wrap", None),
     ]
     makers: dict[str, dict[str, Callable[[socket.socket, float], Any]]] = {
         "plain": {"stream": PlainStream, "tls": plain_tls(tls)},
@@ -674,6 +757,10 @@ def build_rows(tls: TLSSetup, have_easynetwork: bool, control: bool = False) -> 
                     maker = lambda address, timeout, impl=impl: tcp_accept(impl, timeout)  # noqa: E731
                 else:
                     maker = lambda address, timeout, impl=impl: udp_endpoint_pingpong(impl, address, timeout)  # noqa: E731
+            elif row.name == "connection-churn":
+                maker = lambda address, timeout, impl=impl: connection_churn(impl, timeout)  # noqa: E731
+            elif row.name == "wrap-close":
+                maker = lambda address, timeout, impl=impl: wrap_close(impl, timeout)  # noqa: E731
             elif row.name == "lines-recv-until":
                 if impl == "easynetwork":
                     continue  # no buffered reads in its transports
@@ -855,6 +942,11 @@ def budget_checks(results: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
             check(f"{name}: wall ours/plain (throughput >= 0.98x)", r, "wall_ours_plain", 1 / 0.98)
         elif r["kind"] in {"tls-pingpong", "open", "lines"}:
             check(f"{name}: CPU ours/plain", r, "cpu_ours_plain", 1.15)
+        elif r["kind"] == "churn":
+            check(f"{name}: CPU ours/plain", r, "cpu_ours_plain", 1.10)
+            check(f"{name}: CPU easynetwork/ours", r, "cpu_easynetwork_ours", 1.0, higher_is_better=True)
+        elif r["kind"] == "wrap":
+            check(f"{name}: CPU ours/plain", r, "cpu_ours_plain", 2.0)
     return checks
 
 
@@ -998,6 +1090,8 @@ def main(argv: list[str] | None = None) -> int:
         results: list[dict[str, Any]] = []
         for row in rows:
             for label in args.timeouts.split(","):
+                if row.kind == "wrap" and label != "finite":
+                    continue  # no call takes a timeout: one run says it all
                 started = time.perf_counter()
                 slices = row_slices(args.slices, row.slices_divisor)
                 samples = run_row(row, timeouts[label], args.repeat, tls, args.scale, args.slices)

@@ -3,8 +3,8 @@
 On Linux the plain socket transports leave the descriptor in blocking mode,
 so that an operation with an infinite timeout waits inside its system call
 (one ``recv`` rather than ``poll`` plus ``recv``), bounded by ``SO_RCVTIMEO`` /
-``SO_SNDTIMEO`` = ``retry_interval`` on datagram sockets and by nothing on
-TCP and Unix stream sockets (close() shuts those down). These tests pin the three things that
+``SO_SNDTIMEO`` = ``retry_interval`` on datagram sockets and by nothing more
+than the caller set on TCP and Unix stream sockets (close() shuts those down). These tests pin the three things that
 could go wrong with that: a call that must not block blocking, an infinite
 wait that never comes back to notice a close, and a wait that gives up
 early. Calls that could hang run in a thread with a bounded ``result()``; ``spawn``
@@ -89,14 +89,21 @@ def test_datagram_descriptor_is_blocking_with_retry_interval_as_call_timeouts(da
         assert call_timeouts(ours) == pytest.approx((0.25, 0.25), abs=0.01)
 
 
-def test_stream_calls_are_unbounded_whatever_was_set_before(stream_pair: PairFactory) -> None:
-    # close() shuts a stream down, which wakes a blocked call: no bound needed.
-    ours, _peer = stream_pair("tcp4")
-    ours.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(ours, 3.0))
-    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval(ours, 3.0))
-    with SocketStreamTransport(ours, 0.25):
+def test_stream_calls_are_unbounded_and_bounds_set_before_are_outlasted(spawn: Spawn, stream_pair: PairFactory) -> None:
+    # close() shuts a stream down, which wakes a blocked call: no bound needed,
+    # and none is set. A bound the caller set before stays, and an infinite
+    # receive outlasts it.
+    fresh, _ = stream_pair("tcp4")
+    with SocketStreamTransport(fresh, 0.25):
+        assert os.get_blocking(fresh.fileno())
+        assert call_timeouts(fresh) == (0.0, 0.0)
+    ours, peer = stream_pair("unix")
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval(ours, 0.05))
+    with SocketStreamTransport(ours, 5.0) as transport:
         assert os.get_blocking(ours.fileno())
-        assert call_timeouts(ours) == (0.0, 0.0)
+        sender = spawn(send_later, peer, b"late", 0.4)
+        assert transport.recv(10, math.inf) == b"late"
+        sender.result(PROMPT)
 
 
 def test_other_stream_families_keep_their_waits_bounded(cleanup: Callable[[Any], Any]) -> None:

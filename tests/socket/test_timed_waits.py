@@ -236,3 +236,54 @@ def test_garbage_collected_open_transport_closes_the_descriptor_once(
         gc.collect()
     assert ours.fileno() == -1
     assert open_fd_count() == before - 1
+
+
+@pytest.mark.parametrize(("transport_kind", "kind", "method"), RECEIVES)
+def test_the_first_timed_wait_leaves_the_descriptor_mode_as_it_was(
+    stream_pair: PairFactory, datagram_pair: PairFactory, transport_kind: str, kind: str, method: str
+) -> None:
+    # The second object is made on the first timed wait, and setting its
+    # timeout switches the shared descriptor to non-blocking mode: the
+    # transport switches it back, or infinite waits would spin on EAGAIN.
+    transport, peer = make_transport(stream_pair, datagram_pair, transport_kind, kind, 0.1)
+    with transport:
+        fd = transport.extra(SocketAttribute.socket).fileno()
+        blocking = os.get_blocking(fd)
+        receive = receiver(transport, method)
+        start_waiting_first(receive)
+        with pytest.raises(TimeoutError):
+            receive(0.15)  # made by the second object
+        assert os.get_blocking(fd) == blocking
+        peer.send(b"after")
+        assert receive(math.inf) == b"after"
+
+
+@pytest.mark.parametrize(("transport_kind", "kind", "method"), RECEIVES)
+def test_a_close_racing_the_first_timed_wait_always_ends_it_with_ebadf(
+    spawn: Spawn, stream_pair: PairFactory, datagram_pair: PairFactory, transport_kind: str, kind: str, method: str
+) -> None:
+    # The second object is made by the receive itself, on its first timed
+    # wait: a close() from another thread may come before, during or after
+    # that. Each round closes at a different moment; the receive must end
+    # with EBADF, promptly (well before its 5 s budget: the stream shutdown
+    # wakes it at once, a datagram wait within retry_interval).
+    for round_number in range(150):
+        retry_interval = 0.05 if transport_kind == "stream" else 0.01  # datagrams: 150 waits of it
+        transport, _peer = make_transport(stream_pair, datagram_pair, transport_kind, kind, retry_interval)
+        receive = receiver(transport, method)
+        start_waiting_first(receive)
+        started = threading.Event()
+
+        def receive_after_start(receive: Callable[[float], bytes], started: threading.Event) -> bytes:
+            started.set()
+            return receive(5.0)
+
+        waiter = spawn(receive_after_start, receive, started)
+        started.wait(2.0)
+        time.sleep((round_number % 15) * 20e-6)
+        began = time.monotonic()
+        transport.close()
+        with pytest.raises(OSError) as caught:
+            waiter.result(2.0)
+        assert caught.value.errno == errno.EBADF
+        assert time.monotonic() - began < 1.0

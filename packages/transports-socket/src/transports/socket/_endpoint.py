@@ -163,9 +163,9 @@ class SocketDatagramEndpoint(SocketOwner):
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout:
             self._read_waits_first = waits_first - 1
-            timed = self._timed_sock
-            if timed is not None and timeout >= self._retry_interval:
+            if self._timed_waits and timeout >= self._retry_interval:
                 deadline = monotonic() + timeout
+                timed = self._timed_sock or self._timed_wait_socket()
                 try:
                     return timed.recvfrom(self._max_datagram_size, DONTWAIT)  # poll, then recvfrom, in C
                 except TimeoutError as exc:

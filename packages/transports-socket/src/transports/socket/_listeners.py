@@ -72,10 +72,9 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Any, Final, final, overload
 
-from transports.abc import BaseTransport, StreamTransport, validate_timeout
+from transports.abc import BaseTransport, StreamTransport, time_left, validate_timeout
 from transports.abc._final import refuse_subclasses
 from transports.abc._tls import tls_options
 from transports.selector import WouldBlockOnRead
@@ -83,6 +82,7 @@ from transports.selector._base import concurrent_poll
 
 from ._attributes import INETSocketAttribute, SocketAttribute, UNIXSocketAttribute
 from ._ownership import SocketOwner, check_socket, closed_error
+from ._raw import accept_descriptor, family_of, type_of
 from ._stream import SocketStreamTransport
 from ._tls import SSLStreamTransport
 
@@ -188,6 +188,15 @@ class _Closing:
                 self._waker.close()
 
 
+# What a listening socket's attributes leave out: it has no peer.
+_PEER_ATTRIBUTES: Final = (
+    SocketAttribute.peername,
+    INETSocketAttribute.peername,
+    INETSocketAttribute.remote_host,
+    INETSocketAttribute.remote_port,
+    UNIXSocketAttribute.peername,
+)
+
 # The open listeners, for the fork handler below.
 _LISTENERS: weakref.WeakSet[SocketListener] = weakref.WeakSet()
 
@@ -243,7 +252,7 @@ class SocketListener(SocketOwner):
             left untouched and stays yours.
     """
 
-    __slots__ = ("_accept_fd", "_accept_poller", "_nodelay", "_unlink_target", "_waker")
+    __slots__ = ("_accept_fd", "_accept_poller", "_family", "_nodelay", "_proto", "_type", "_unlink_target", "_waker")
 
     # The listening socket is never shut down (see the module docstring), and
     # accept() takes no MSG_DONTWAIT: the descriptor is non-blocking.
@@ -255,6 +264,11 @@ class SocketListener(SocketOwner):
     #: The poll object of accept's waits: the listening socket and the waker.
     _accept_poller: select.poll | None
     _accept_fd: int
+    #: The listening socket's family, type and protocol, as numbers: those of
+    #: every accepted socket.
+    _family: int
+    _type: int
+    _proto: int
     _nodelay: bool
     #: (absolute path, st_dev, st_ino) of a socket file to remove on close().
     _unlink_target: tuple[str | bytes, int, int] | None
@@ -272,17 +286,9 @@ class SocketListener(SocketOwner):
         self._waker = waker
         self._accept_poller = None
         self._accept_fd = -1
-        self._nodelay = bool(nodelay) and sock.family in (socket.AF_INET, socket.AF_INET6)
+        self._family, self._type, self._proto = family_of(sock), type_of(sock), sock.proto
+        self._nodelay = bool(nodelay) and self._family in (socket.AF_INET, socket.AF_INET6)
         self._unlink_target = None
-        # A listening socket has no peer: that attribute is absent, not unavailable.
-        peer_attributes = (
-            SocketAttribute.peername,
-            INETSocketAttribute.peername,
-            INETSocketAttribute.remote_host,
-            INETSocketAttribute.remote_port,
-            UNIXSocketAttribute.peername,
-        )
-        self._extra = MappingProxyType({key: get for key, get in self._extra.items() if key not in peer_attributes})
         _LISTENERS.add(self)
 
     # ------------------------------------------------------------ accept --
@@ -315,7 +321,11 @@ class SocketListener(SocketOwner):
 
         The whole call is registered in ``_descriptor_users``, so that a
         close() of another thread keeps the descriptor number open until
-        the ``accept`` system call has returned.
+        the ``accept`` system call has returned. Accepts try first or wait
+        first by the rule receives follow (see
+        :class:`~transports.selector.SelectorBaseTransport`): a server that
+        takes connections one at a time mostly finds none waiting, and a
+        failed ``accept`` costs an exception, more than a ``poll``.
 
         Raises:
             As :meth:`accept`.
@@ -327,7 +337,19 @@ class SocketListener(SocketOwner):
             users.append(None)  # inside: see "Closing from another thread" in transports.selector
             if self._closing:
                 raise closed_error()
-            return self._retry(self._accept_noblock, timeout)[0]
+            waits_first = self._read_waits_first
+            if waits_first > 0 and timeout:
+                self._read_waits_first = waits_first - 1
+                deadline = self._wait_readable(self._sock.fileno(), timeout)
+                return self._retry(self._accept_noblock, time_left(deadline))[0]
+            try:
+                accepted = self._accept_noblock()
+            except WouldBlockOnRead as exc:
+                self._read_would_block()
+                return self._after_would_block(exc.fileno, self._accept_noblock, False, timeout)[0]
+            if not waits_first:
+                self._read_probe_found_data()
+            return accepted
         finally:
             users.pop()
             if self._pending_close is not None:
@@ -336,13 +358,15 @@ class SocketListener(SocketOwner):
     def _accept_noblock(self) -> tuple[socket.socket, Any]:
         sock = self._sock
         try:
-            return sock.accept()
+            fd, address = accept_descriptor(sock)
         except BlockingIOError:
             raise WouldBlockOnRead(sock.fileno()) from None
         except OSError as exc:
             if exc.errno in _ACCEPT_TRANSIENT:
                 raise WouldBlockOnRead(sock.fileno()) from None
             raise
+        # Family, type and protocol given, making the object takes no system call.
+        return socket.socket(self._family, self._type, self._proto, fileno=fd), address
 
     def _prepare(self, sock: socket.socket) -> None:
         """Set the options of an accepted connection. The caller closes ``sock`` if this raises."""
@@ -441,7 +465,14 @@ class SocketListener(SocketOwner):
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
         """The :class:`SocketAttribute` getters: ``socket``, ``family``, ``sockname``."""
-        return self._extra
+        return super().extra_attributes
+
+    def _attribute_getters(self) -> dict[Any, Callable[[], Any]]:
+        # A listening socket has no peer: that attribute is absent, not unavailable.
+        getters = super()._attribute_getters()
+        for key in _PEER_ATTRIBUTES:
+            getters.pop(key, None)
+        return getters
 
     # (mypy reads the parameters of a dunder method as positional-only, and so
     # sees two different signatures where there is one.)

@@ -22,9 +22,11 @@ of this) follows the same rules, kept here in one place:
   ``retry_interval`` to be tried again (and notice a close), and falls
   back to ``poll`` waits when it did. TCP and Unix stream sockets need no
   such bound, since close() shuts them down, which wakes a blocked call
-  at once: their ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` are cleared, which
-  spares the kernel a timer per sleep (3% to 4% of the CPU of a
-  Unix-socket round trip); other stream families keep the bound.
+  at once: their ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` are left as they
+  are. A new socket has none (which spares the kernel a timer per sleep:
+  3% to 4% of the CPU of a Unix-socket round trip); a bound the caller
+  set makes such a call end with ``EAGAIN`` now and then, and go on with
+  ``poll`` waits. Other stream families keep the bound.
   Elsewhere, and for TLS (OpenSSL's reads and writes take no flags), the
   descriptor is switched to non-blocking mode.
 
@@ -61,7 +63,8 @@ of this) follows the same rules, kept here in one place:
 
 - **Timed waits in C.** A receive that waits first with a finite timeout
   of at least ``retry_interval`` goes through a second socket object on
-  the same descriptor (:class:`_TimedWaitSocket`), kept in CPython's
+  the same descriptor (:class:`_TimedWaitSocket`, made on the first such
+  wait: :meth:`SocketOwner._timed_wait_socket`), kept in CPython's
   timeout mode with ``retry_interval`` as its timeout: its ``recv`` polls
   and then receives (``MSG_DONTWAIT``) in C, as a plain socket with
   ``settimeout`` does, instead of a ``poll`` made from Python. After a
@@ -91,12 +94,13 @@ __all__ = [
     "check_socket",
     "closed_error",
     "raise_if_closed",
-    "shut_down_detached",
 ]
 
+import _socket
 import contextlib
 import errno
 import math
+import os
 import selectors
 import socket
 import struct
@@ -229,35 +233,6 @@ def check_socket(sock: socket.socket, sock_type: int) -> None:
         raise ValueError(f"A {expected} socket is required, got {sock.type!s}")
 
 
-def shut_down_detached(sock: socket.socket) -> socket.socket | None:
-    """Move ``sock``'s descriptor to a new socket object, shut it down, return it.
-
-    The descriptor is detached from ``sock`` first, so that a thread woken
-    by the shutdown finds ``sock`` closed. Errors of the shutdown (not
-    connected, already reset) are ignored. :data:`None` when ``sock`` is
-    already closed (or another thread's close got there first).
-    """
-    if sock.fileno() < 0:
-        return None
-    family, sock_type, proto = family_of(sock), type_of(sock), sock.proto
-    fd = sock.detach()
-    if fd < 0:  # another thread's close() got there first
-        return None
-    # A bare shell owns the descriptor from here: giving family, type and
-    # protocol spares the system calls that would look them up.
-    shell = socket.socket(family, sock_type, proto, fileno=fd)
-    try:
-        shell.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    except BaseException:  # KeyboardInterrupt: still wake blocked calls, then close
-        with contextlib.suppress(OSError):
-            shell.shutdown(socket.SHUT_RDWR)
-        shell.close()
-        raise
-    return shell
-
-
 class SocketOwner(SelectorBaseTransport):
     """Base of the transports that own a socket.
 
@@ -282,9 +257,9 @@ class SocketOwner(SelectorBaseTransport):
     __slots__ = (
         "_blocking_timeout",
         "_extra",
-        "_proxy",
         "_sock",
         "_timed_sock",
+        "_timed_waits",
     )
 
     #: Whether :meth:`close` shuts the connection down before closing.
@@ -302,9 +277,14 @@ class SocketOwner(SelectorBaseTransport):
     #: :data:`math.inf`, or NaN (equal to no timeout) when none does. One
     #: comparison on the hot paths both finds that case and validates it.
     _blocking_timeout: float
-    #: The socket object of timed waits in C, on the same descriptor; or None.
-    #: Receives with a timeout of at least ``retry_interval`` wait through it.
+    #: The socket object of timed waits in C, on the same descriptor; None
+    #: until the first such wait (:meth:`_timed_wait_socket`).
     _timed_sock: socket.socket | None
+    #: Whether receives with a timeout of at least ``retry_interval`` wait
+    #: through :attr:`_timed_sock`.
+    _timed_waits: bool
+    #: The attribute getters, made on first use (:meth:`_attribute_getters`).
+    _extra: Mapping[Any, Callable[[], Any]] | None
 
     def __init__(
         self,
@@ -316,32 +296,72 @@ class SocketOwner(SelectorBaseTransport):
         check_socket(sock, sock_type)
         super().__init__(retry_interval, selector_factory)
         self._timed_sock = None
-        fd = sock.fileno()
-        family = family_of(sock)
-        if (
-            self._TIMED_WAITS_IN_C
-            and selector_factory is None
-            and self._retry_interval <= _LONGEST_CALL_TIMEOUT
-            and fd >= 0  # a closed socket fails below, with EBADF
-        ):
-            timed = _TimedWaitSocket(family, type_of(sock), sock.proto, fileno=fd)
-            # This makes the descriptor non-blocking; the mode is set below.
-            timed.settimeout(self._retry_interval)
-            self._timed_sock = timed
-        # A close() that shuts the socket down wakes a blocked call, on the
-        # families whose shutdown is known to: there the call needs no bound.
-        shutdown_wakes = self._SHUTDOWN_ON_CLOSE and family in _SHUTDOWN_WAKES_FAMILIES
-        call_bound = math.inf if shutdown_wakes else self._retry_interval
-        if _BLOCKING_DESCRIPTOR and self._BLOCKING_DESCRIPTOR_OK and _bound_calls(sock, call_bound):
-            sock.settimeout(None)
+        self._timed_waits = (
+            self._TIMED_WAITS_IN_C and selector_factory is None and self._retry_interval <= _LONGEST_CALL_TIMEOUT
+        )
+        self._extra = None
+        if _BLOCKING_DESCRIPTOR and self._BLOCKING_DESCRIPTOR_OK and self._bound_blocking_calls(sock):
+            # (A new socket has no timeout: the mode is set only when it must change.)
+            if sock.gettimeout() is not None:
+                sock.settimeout(None)
             # A selector_factory must make every wait: then no call waits.
             self._blocking_timeout = math.inf if selector_factory is None else math.nan
         else:
             sock.setblocking(False)
             self._blocking_timeout = math.nan
         self._sock = sock
-        self._proxy = SocketProxy(sock)
-        self._extra: Mapping[Any, Callable[[], Any]] = MappingProxyType(socket_attributes(sock, self._proxy))
+
+    def _bound_blocking_calls(self, sock: socket.socket) -> bool:
+        """Bound the blocking system calls on ``sock`` as its close() needs; whether it could.
+
+        A close() that shuts the socket down wakes a blocked call, on the
+        families whose shutdown is known to: there the calls need no bound,
+        and the options are left as they are. A new socket has none, and
+        clearing them cost two ``setsockopt`` calls and a ``getsockopt``,
+        about 6 us of every transport's construction; one the caller set
+        makes a blocking call end with ``EAGAIN``, which goes on with ``poll``
+        waits, as after any wake-up without data. Other families get
+        ``retry_interval`` (:func:`_bound_calls`).
+
+        Raises:
+            OSError: ``sock`` is closed.
+        """
+        if self._SHUTDOWN_ON_CLOSE and family_of(sock) in _SHUTDOWN_WAKES_FAMILIES:
+            if sock.fileno() < 0:
+                raise OSError(errno.EBADF, f"{os.strerror(errno.EBADF)}: the socket is closed")
+            return True
+        return _bound_calls(sock, self._retry_interval)
+
+    def _timed_wait_socket(self) -> socket.socket:
+        """The socket object of timed waits in C, made on the first such wait.
+
+        Made lazily: most short connections never wait that way, and the
+        object cost about 3 us of every construction (in-process, two
+        transports made and closed). Its ``settimeout`` switches the shared
+        descriptor to non-blocking mode, which is then switched back where
+        calls block in the kernel (a call of another thread that meets the
+        short-lived non-blocking mode gets ``EAGAIN`` and goes on with
+        ``poll`` waits). A close() that began before the object was stored
+        may have missed it: then it is detached here, before any call on
+        the descriptor.
+
+        Raises:
+            OSError: ``EBADF`` once closed, or once a close has begun.
+        """
+        sock = self._sock
+        fd = sock.fileno()
+        if fd < 0 or self._closing:
+            raise closed_error()
+        timed = _TimedWaitSocket(family_of(sock), type_of(sock), sock.proto, fileno=fd)
+        self._timed_sock = timed
+        # (Read again: another thread's close() may have set it since.)
+        if self._closing:  # close() may have looked for it before it was stored
+            timed.detach()  # type: ignore[unreachable]
+            raise closed_error()
+        timed.settimeout(self._retry_interval)
+        if self._blocking_timeout == math.inf:
+            sock.settimeout(None)
+        return timed
 
     def close(self) -> None:
         """Close the socket (a stream socket is shut down first). Idempotent.
@@ -360,13 +380,35 @@ class SocketOwner(SelectorBaseTransport):
         timed = self._timed_sock
         if timed is not None:
             timed.detach()  # first: a thread waiting in it must find it closed
+        sock = self._sock
         if not self._SHUTDOWN_ON_CLOSE:
-            self._sock.close()  # idempotent
+            sock.close()  # idempotent
             return
-        shell = shut_down_detached(self._sock)
-        if shell is not None:
+        # The descriptor moves to a bare shell first, so that a thread woken
+        # by the shutdown finds the transport's socket closed. Family, type
+        # and protocol given, the shell takes no system call to make, and
+        # the C type has no Python constructor to run (1.2 us less per close).
+        family, sock_type, proto = family_of(sock), type_of(sock), sock.proto
+        fd = sock.detach()
+        if fd < 0:  # closed already, or another thread's close() got there first
+            return
+        shell = _socket.socket(family, sock_type, proto, fd)
+        try:
+            shell.shutdown(socket.SHUT_RDWR)  # wakes every call blocked on the socket
+        except OSError:
+            pass  # not connected, or reset already
+        except BaseException:  # KeyboardInterrupt: still wake blocked calls, then close
+            with contextlib.suppress(OSError):
+                shell.shutdown(socket.SHUT_RDWR)
+            shell.close()
+            raise
+        if self._descriptor_users:
             self._pending_close = shell
             self._release_descriptor(raise_errors=True)
+        else:
+            # No call holds the number: close it now. A call that registers
+            # from here on finds _closing set, and never uses the number.
+            shell.close()
 
     def _after_timed_wait(
         self, timed_out: TimeoutError, callback: Callable[[], _T_Return], deadline: float
@@ -419,7 +461,16 @@ class SocketOwner(SelectorBaseTransport):
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
         """The :class:`SocketAttribute` getters: ``socket``, ``family``, ``sockname``, ``peername``."""
-        return self._extra
+        extra = self._extra
+        if extra is None:
+            # Made on first use: the closures cost about 2.5 us of every
+            # construction, and most connections never ask.
+            extra = self._extra = MappingProxyType(self._attribute_getters())
+        return extra
+
+    def _attribute_getters(self) -> dict[Any, Callable[[], Any]]:
+        """The getters of :attr:`extra_attributes`, made when first asked for."""
+        return socket_attributes(self._sock, SocketProxy(self._sock))
 
     def __del__(self, *, _warn: Callable[..., None] = warnings.warn) -> None:
         try:

@@ -175,8 +175,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         waits_first = self._read_waits_first
         if waits_first > 0 and timeout and bufsize > 0:
             self._read_waits_first = waits_first - 1
-            timed = self._timed_sock
-            if timed is not None and timeout >= self._retry_interval:
+            if self._timed_waits and timeout >= self._retry_interval:
                 deadline = monotonic() + timeout
                 # The number held as _holding_descriptor() does, written out:
                 # its two frames cost 8% to 9% of the client CPU of a round trip
@@ -187,6 +186,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                 users = self._descriptor_users
                 try:
                     users.append(None)  # inside: see "Closing from another thread"
+                    timed = self._timed_sock or self._timed_wait_socket()
                     data = timed.recv(bufsize, DONTWAIT)  # poll, then recv, in C
                 except TimeoutError as exc:
                     return self._after_timed_wait(exc, partial(self.recv_noblock, bufsize), deadline)
@@ -260,12 +260,12 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         # (An empty buffer never waits: it reads nothing, at once.)
         if waits_first > 0 and timeout and writable_nbytes(buffer):
             self._read_waits_first = waits_first - 1
-            timed = self._timed_sock
-            if timed is not None and timeout >= self._retry_interval:
+            if self._timed_waits and timeout >= self._retry_interval:
                 deadline = monotonic() + timeout
                 users = self._descriptor_users  # held: see recv()
                 try:
                     users.append(None)  # inside: see "Closing from another thread"
+                    timed = self._timed_sock or self._timed_wait_socket()
                     nbytes = timed.recv_into(buffer, 0, DONTWAIT)  # poll, then recv, in C
                 except TimeoutError as exc:
                     return self._after_timed_wait(exc, partial(self.recv_noblock_into, buffer), deadline)

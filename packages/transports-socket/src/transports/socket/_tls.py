@@ -166,7 +166,6 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from ssl import SSLEOFError, SSLError, SSLWantReadError, SSLWantWriteError, SSLZeroReturnError
-from types import MappingProxyType
 from typing import Any, Final, Protocol, TypeVar, cast, final, overload
 
 from typing_extensions import Buffer
@@ -421,10 +420,6 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             self._sock = self.__sslsock = sslsock
             # (None for an unconnected socket, whose handshake fails below.)
             self.__sslobj = cast(_Connection, sslsock._sslobj)  # type: ignore[attr-defined]
-            self._proxy = proxy = SocketProxy(sslsock)
-            self._extra = MappingProxyType(
-                {**socket_attributes(sslsock, proxy), **tls_attributes(_opener(sslsock), self.__standard_compatible)}
-            )
             self.__handshake(handshake_timeout)
         except BaseException:
             self.__close_after_failure(sock)
@@ -537,7 +532,13 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         when the peer sent no certificate or it was not verified (when no
         compression is in use).
         """
-        return self._extra
+        return super().extra_attributes
+
+    def _attribute_getters(self) -> dict[Any, Callable[[], Any]]:
+        sslsock = self.__sslsock
+        getters = socket_attributes(sslsock, SocketProxy(sslsock))
+        getters.update(tls_attributes(_opener(sslsock), self.__standard_compatible))
+        return getters
 
     # ----------------------------------------------------------- closing
 
