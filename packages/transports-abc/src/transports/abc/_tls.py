@@ -10,8 +10,9 @@ both; it is the lowest layer the two packages have in common. It imports
 
 from __future__ import annotations
 
-__all__ = ["TLSOptions", "tls_attributes", "tls_options"]
+__all__ = ["TLS_SEND_LIMIT", "TLSOptions", "peer_closed_error", "tls_attributes", "tls_options"]
 
+import errno
 import ssl
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple, cast
@@ -20,8 +21,17 @@ from ._exceptions import TypedAttributeLookupError
 from ._timeouts import validate_timeout
 from ._tls_attributes import TLSAttribute
 
+#: The most plaintext one ``send()`` of either TLS transport hands to
+#: OpenSSL: four full records.
+TLS_SEND_LIMIT: Final = 64 * 1024
+
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 60.0
 DEFAULT_SHUTDOWN_TIMEOUT: Final = 30.0
+
+
+def peer_closed_error() -> ConnectionResetError:
+    """The error of a send after the peer's close_notify, in both TLS transports."""
+    return ConnectionResetError(errno.ECONNRESET, "The peer closed the TLS connection (close_notify received)")
 
 
 class TLSOptions(NamedTuple):

@@ -88,9 +88,7 @@ from typing import Any, Final, Generic, TypeVar, final
 from typing_extensions import Buffer
 
 from transports.abc import StreamTransport, deadline_after, time_left, validate_timeout
-from transports.abc._buffers import writable_nbytes
-from transports.abc._exceptions import closed_error
-from transports.abc._final import refuse_subclasses
+from transports.abc._family import closed_error, refuse_subclasses, writable_nbytes
 
 _T_Transport = TypeVar("_T_Transport", bound=StreamTransport)
 _T_Result = TypeVar("_T_Result")

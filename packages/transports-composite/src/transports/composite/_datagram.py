@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar, final
 from typing_extensions import Buffer
 
 from transports.abc import DatagramReadTransport, DatagramTransport, DatagramWriteTransport
-from transports.abc._final import refuse_subclasses
+from transports.abc._family import refuse_subclasses
 
 from ._parts import check_part, close_both
 

@@ -234,15 +234,18 @@ from transports.abc import (
     time_left,
     timeout_error,
 )
-from transports.abc._exceptions import closed_error
-from transports.abc._final import refuse_subclasses
-from transports.abc._tls import tls_attributes, tls_options
+from transports.abc._family import (
+    TLS_SEND_LIMIT,
+    closed_error,
+    peer_closed_error,
+    refuse_subclasses,
+    tls_attributes,
+    tls_options,
+)
 
 _T = TypeVar("_T")
 _T_Transport = TypeVar("_T_Transport", bound=StreamTransport)
 
-# The most plaintext one send() encrypts: four full TLS records.
-_SEND_LIMIT: Final = 64 * 1024
 # The plaintext send_all() and send_all_from_iterable() encrypt between two
 # flushes: sixteen full records, sent to the wrapped transport at once.
 _SEND_GROUP: Final = 256 * 1024
@@ -252,10 +255,6 @@ _RECV_CHUNK: Final = 256 * 1024
 # that thread is gone (then it reads itself).
 _RECEIVER_POLL_INTERVAL: Final = 0.1
 _CLOSED_DURING_CALL: Final = "The TLS transport was closed during the call"
-
-
-def _peer_closed_error() -> ConnectionResetError:
-    return ConnectionResetError(errno.ECONNRESET, "The peer closed the TLS connection (close_notify received)")
 
 
 def _write_nothing() -> None:
@@ -721,7 +720,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
             try:
                 self.__check_writable()
                 self.__send_tail(deadline)
-                chunk = view[:_SEND_LIMIT]
+                chunk = view[:TLS_SEND_LIMIT]
                 sent = self.__write_some(chunk, deadline) if chunk else 0
             finally:
                 self.__send_lock.release()
@@ -821,7 +820,7 @@ class TLSStreamTransport(StreamTransport, Generic[_T_Transport]):
         if self.__closed:
             raise closed_error("The TLS transport is closed")
         if self.__peer_closed:
-            raise _peer_closed_error()
+            raise peer_closed_error()
 
     def __write_all(self, data: memoryview | bytearray, deadline: float) -> int:
         """Encrypt all of ``data`` and send the records; the send lock is held."""

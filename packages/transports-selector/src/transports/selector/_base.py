@@ -74,11 +74,12 @@ import select
 import selectors
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from time import monotonic
-from typing import Final, Protocol, TypeVar
+from typing import Any, ClassVar, Final, Protocol, TypeVar
 
 from transports.abc import BaseTransport, deadline_after, time_left, timeout_error, validate_timeout
-from transports.abc._exceptions import closed_error
+from transports.abc._family import closed_error
 
 from ._exceptions import WouldBlockOnRead, WouldBlockOnWrite
 
@@ -259,6 +260,104 @@ class SelectorBaseTransport(BaseTransport):
         else:
             self._wait(fileno, want_write, retry_interval)
         return self._retry(callback, time_left(deadline))
+
+    # ------------------------------------------------------ the receive engine --
+    #
+    # Every receive of every layer (pipes, socket streams and datagrams, the
+    # datagram endpoint) is the same few lines around one non-blocking call,
+    # named as ``call(target, *args)``: ``os.read`` with ``(bufsize,)`` on a
+    # descriptor, ``socket.socket.recv`` with ``(bufsize, MSG_DONTWAIT)`` on
+    # a socket. The method itself makes the call on its two hot paths, with
+    # no Python call in between: trying first, and the call right after a
+    # wait. Everything else is here, once: the rule of trying or waiting
+    # first (see "Receiving" in the module docstring), the wait, the
+    # retries, the validation of the timeout. The skeleton of a receive:
+    #
+    #     if timeout is not None and timeout > 0:
+    #         waits_first = self._read_waits_first
+    #         if waits_first < 0:
+    #             try:
+    #                 return <the call>
+    #             except BlockingIOError:
+    #                 return self._receive_after_would_block(fileno, call, args, timeout)
+    #         if waits_first > 0 and <it asks for at least one byte>:
+    #             self._read_waits_first = waits_first - 1
+    #             return self._receive_waiting_first(fileno, call, args, timeout)
+    #     return self._receive(fileno, call, args, timeout)
+
+    #: The attribute that holds what receive calls take as their first
+    #: argument (a descriptor, a socket), read again after every wait: a
+    #: close() during the wait may have changed it.
+    _RECEIVE_TARGET: ClassVar[str] = ""
+
+    def _receive(self, fileno: int, call: Callable[..., _T_Return], args: tuple[Any, ...], timeout: float) -> _T_Return:
+        """A receive that neither tries first with a positive timeout nor waits first.
+
+        The receive probing whether data comes at once again (see
+        "Receiving"), one with a timeout of ``0``, one of zero bytes, one
+        whose timeout is not valid. ``fileno`` is the descriptor to wait
+        for.
+
+        Raises:
+            TypeError: ``timeout`` is not a number.
+            ValueError: ``timeout`` is negative or NaN.
+            TimeoutError: nothing came within ``timeout``.
+            OSError: ``EBADF`` once closed; whatever ``call`` raises.
+        """
+        if timeout is None or not timeout >= 0:
+            validate_timeout(timeout)
+        try:
+            result = self._receive_noblock(call, args)
+        except WouldBlockOnRead:
+            return self._receive_after_would_block(fileno, call, args, timeout)
+        if not self._read_waits_first:
+            self._read_probe_found_data()
+        return result
+
+    def _receive_after_would_block(
+        self, fileno: int, call: Callable[..., _T_Return], args: tuple[Any, ...], timeout: float
+    ) -> _T_Return:
+        """Finish a receive whose first try would block: wait, then retry, within ``timeout``.
+
+        ``timeout`` must be valid; ``0`` raises :exc:`TimeoutError` at
+        once. The next receives wait first.
+
+        Raises:
+            TimeoutError: nothing came within ``timeout``.
+            OSError: ``EBADF`` once closed; whatever ``call`` raises.
+        """
+        self._read_would_block()
+        return self._after_would_block(fileno, partial(self._receive_noblock, call, args), False, timeout)[0]
+
+    def _receive_waiting_first(
+        self, fileno: int, call: Callable[..., _T_Return], args: tuple[Any, ...], timeout: float
+    ) -> _T_Return:
+        """Wait until ``fileno`` is readable, then receive, within ``timeout`` (valid and positive).
+
+        A transport with a faster way to wait and receive at once overrides
+        this (the socket transports receive in C with a timeout).
+
+        Raises:
+            TimeoutError: nothing came within ``timeout``.
+            OSError: ``EBADF`` once closed; whatever ``call`` raises.
+        """
+        deadline = self._wait_readable(fileno, timeout)
+        try:
+            return call(getattr(self, self._RECEIVE_TARGET), *args)
+        except BlockingIOError:
+            pass
+        return self._retry(partial(self._receive_noblock, call, args), time_left(deadline))[0]
+
+    def _receive_noblock(self, call: Callable[..., _T_Return], args: tuple[Any, ...]) -> _T_Return:
+        """Make the receive ``call`` once, without blocking.
+
+        Transports that use the receive engine override it.
+
+        Raises:
+            WouldBlockOnRead: nothing to receive yet.
+            OSError: ``EBADF`` once closed; whatever ``call`` raises.
+        """
+        raise NotImplementedError
 
     def _read_would_block(self) -> None:
         """A receive that tried first would block: start a run of waiting first."""

@@ -17,7 +17,7 @@ from transports.abc import (
     UnsupportedOperation,
     validate_timeout,
 )
-from transports.abc._validation import check_ancillary_bufsize
+from transports.abc._family import check_ancillary_bufsize
 
 from ._base import SelectorBaseTransport
 

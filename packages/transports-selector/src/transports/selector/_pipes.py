@@ -24,18 +24,25 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from typing_extensions import Buffer
 
-from transports.abc import TypedAttributeLookupError, TypedAttributeSet, time_left, typed_attribute, validate_timeout
-from transports.abc._buffers import BYTE_TYPES, buffer_type_error, byte_view, writable_nbytes
-from transports.abc._exceptions import closed_error
-from transports.abc._validation import check_bufsize
+from transports.abc import TypedAttributeLookupError, TypedAttributeSet, typed_attribute, validate_timeout
+from transports.abc._family import (
+    BYTE_TYPES,
+    buffer_type_error,
+    byte_view,
+    check_bufsize,
+    closed_error,
+    writable_nbytes,
+)
 
 from ._base import SelectorBaseTransport
 from ._exceptions import WouldBlockOnRead, WouldBlockOnWrite
 from ._stream import SelectorStreamReadTransport, SelectorStreamWriteTransport
+
+_T = TypeVar("_T")
 
 
 class PipeAttribute(TypedAttributeSet):
@@ -158,6 +165,8 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
 
     __slots__ = ()
 
+    _RECEIVE_TARGET = "_fd"
+
     def __init__(
         self,
         fd: int,
@@ -181,28 +190,19 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
         Returns:
             The bytes read; ``b""`` for a positive ``bufsize`` means EOF.
         """
-        if timeout is None or not timeout >= 0:
-            validate_timeout(timeout)
         check_bufsize(bufsize)
-        waits_first = self._read_waits_first
-        if waits_first > 0 and timeout and bufsize > 0:
-            self._read_waits_first = waits_first - 1
-            deadline = self._wait_readable(self._fd, timeout)
-            try:
-                # Read the descriptor again: a close() during the wait made it -1.
-                return os.read(self._fd, bufsize)
-            except BlockingIOError:
-                pass
-            return self._retry(partial(self.recv_noblock, bufsize), time_left(deadline))[0]
         fd = self._fd
-        try:
-            result = os.read(fd, bufsize)
-        except BlockingIOError:
-            self._read_would_block()
-            return self._after_would_block(fd, partial(self.recv_noblock, bufsize), False, timeout)[0]
-        if not waits_first:
-            self._read_probe_found_data()
-        return result
+        if timeout is not None and timeout > 0:
+            waits_first = self._read_waits_first
+            if waits_first < 0:
+                try:
+                    return os.read(fd, bufsize)
+                except BlockingIOError:
+                    return self._receive_after_would_block(fd, os.read, (bufsize,), timeout)
+            if waits_first > 0 and bufsize:
+                self._read_waits_first = waits_first - 1
+                return self._receive_waiting_first(fd, os.read, (bufsize,), timeout)
+        return self._receive(fd, os.read, (bufsize,), timeout)
 
     def recv_into(self, buffer: Buffer, timeout: float) -> int:
         """Read into ``buffer``, waiting at most ``timeout`` seconds.
@@ -215,29 +215,21 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
         Returns:
             The number of bytes written; ``0`` for a non-empty buffer means EOF.
         """
-        if timeout is None or not timeout >= 0:
-            validate_timeout(timeout)
-        waits_first = self._read_waits_first
-        # (An empty buffer never waits: it reads nothing, at once.)
-        if waits_first > 0 and timeout and writable_nbytes(buffer):
-            self._read_waits_first = waits_first - 1
-            deadline = self._wait_readable(self._fd, timeout)
-            try:
-                return os.readv(self._fd, [buffer])
-            except BlockingIOError:
-                pass
-            return self._retry(partial(self.recv_noblock_into, buffer), time_left(deadline))[0]
         fd = self._fd
-        try:
-            result = os.readv(fd, [buffer])
-        except BlockingIOError:
-            self._read_would_block()
-            return self._after_would_block(fd, partial(self.recv_noblock_into, buffer), False, timeout)[0]
-        except BufferError as exc:
-            raise buffer_type_error(exc) from None
-        if not waits_first:
-            self._read_probe_found_data()
-        return result
+        if timeout is not None and timeout > 0:
+            waits_first = self._read_waits_first
+            if waits_first < 0:
+                try:
+                    return os.readv(fd, [buffer])
+                except BlockingIOError:
+                    return self._receive_after_would_block(fd, os.readv, ([buffer],), timeout)
+                except BufferError as exc:
+                    raise buffer_type_error(exc) from None
+            if waits_first > 0 and writable_nbytes(buffer):
+                self._read_waits_first = waits_first - 1
+                return self._receive_waiting_first(fd, os.readv, ([buffer],), timeout)
+        writable_nbytes(buffer)  # a buffer that cannot take bytes: TypeError before any I/O
+        return self._receive(fd, os.readv, ([buffer],), timeout)
 
     def recv_noblock(self, bufsize: int) -> bytes:
         """Read up to ``bufsize`` bytes without blocking.
@@ -252,13 +244,7 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
             write end is closed).
         """
         check_bufsize(bufsize)
-        fd = self._fd
-        if fd < 0:
-            raise closed_error()
-        try:
-            return os.read(fd, bufsize)
-        except BlockingIOError:
-            raise WouldBlockOnRead(fd) from None
+        return self._receive_noblock(os.read, (bufsize,))
 
     def recv_noblock_into(self, buffer: Buffer) -> int:
         """Read into ``buffer`` without blocking.
@@ -270,15 +256,21 @@ class PipeReadTransport(_PipeEnd, SelectorStreamReadTransport):
         Returns:
             The number of bytes written; ``0`` for a non-empty buffer means EOF.
         """
+        try:
+            return self._receive_noblock(os.readv, ([buffer],))
+        except BufferError as exc:
+            raise buffer_type_error(exc) from None
+
+    def _receive_noblock(self, call: Callable[..., _T], args: tuple[Any, ...]) -> _T:
+        # The receive engine's one try (see SelectorBaseTransport): ``call``
+        # on the descriptor, read again on every try (-1 once closed).
         fd = self._fd
         if fd < 0:
             raise closed_error()
         try:
-            return os.readv(fd, [buffer])
+            return call(fd, *args)
         except BlockingIOError:
             raise WouldBlockOnRead(fd) from None
-        except BufferError as exc:
-            raise buffer_type_error(exc) from None
 
 
 class PipeWriteTransport(_PipeEnd, SelectorStreamWriteTransport):

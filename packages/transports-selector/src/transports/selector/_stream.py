@@ -26,8 +26,7 @@ from transports.abc import (
 
 # Siblings are pinned to one exact version, so a layer may share the private
 # helpers of the layer below it.
-from transports.abc._buffers import byte_buffers
-from transports.abc._validation import check_ancillary_bufsize, check_bufsize
+from transports.abc._family import byte_buffers, check_ancillary_bufsize, check_bufsize
 
 from ._base import SelectorBaseTransport
 

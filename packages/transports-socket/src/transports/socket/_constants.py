@@ -11,8 +11,14 @@ has, so ``setsockopt`` refuses it and no control message matches it).
 from __future__ import annotations
 
 __all__ = [
+    "ANCILLARY_DATAGRAM_FAMILIES",
+    "DONTWAIT",
     "IP_PKTINFO",
     "MAX_DATAGRAM_BUFSIZE",
+    "RECV",
+    "RECVFROM",
+    "RECVMSG_FLAGS",
+    "RECV_INTO",
     "SCM_TIMESTAMPNS",
     "SO_TIMESTAMPNS",
 ]
@@ -27,6 +33,21 @@ from typing import Final
 MAX_DATAGRAM_BUFSIZE: Final[int] = 65536
 
 _LINUX: Final = sys.platform == "linux"
+
+#: Flags of a system call that must not block, whatever the descriptor's mode.
+DONTWAIT: Final[int] = getattr(socket, "MSG_DONTWAIT", 0)
+
+#: Flags of every ``recvmsg``: not blocking, and received descriptors close-on-exec.
+RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
+
+#: The datagram families whose transports take and give ancillary data.
+ANCILLARY_DATAGRAM_FAMILIES: Final = frozenset({socket.AF_UNIX, socket.AF_INET, socket.AF_INET6})
+
+# The receive calls that the transports hand to the receive engine
+# (transports.selector), as ``call(sock, *args)``.
+RECV: Final = socket.socket.recv
+RECV_INTO: Final = socket.socket.recv_into
+RECVFROM: Final = socket.socket.recvfrom
 
 
 def _linux_timestamping_option() -> int:

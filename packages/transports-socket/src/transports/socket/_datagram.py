@@ -27,23 +27,18 @@ import socket
 from collections.abc import Callable
 from functools import partial
 from time import monotonic
-from typing import Any, Final, final
+from typing import Any, final
 
 from typing_extensions import Buffer
 
-from transports.abc import UnsupportedOperation, time_left, validate_timeout
-from transports.abc._buffers import buffer_type_error
-from transports.abc._final import refuse_subclasses
-from transports.abc._validation import check_ancillary_bufsize
+from transports.abc import UnsupportedOperation, validate_timeout
+from transports.abc._family import buffer_type_error, check_ancillary_bufsize, refuse_subclasses
 from transports.selector import SelectorDatagramTransport, WouldBlockOnRead, WouldBlockOnWrite
 
 from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
-from ._constants import MAX_DATAGRAM_BUFSIZE
-from ._ownership import DONTWAIT, SocketOwner
+from ._constants import ANCILLARY_DATAGRAM_FAMILIES, DONTWAIT, MAX_DATAGRAM_BUFSIZE, RECV, RECVMSG_FLAGS
+from ._ownership import SocketOwner
 from ._raw import family_of
-
-_RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
-_ANCILLARY_FAMILIES: Final = frozenset({socket.AF_UNIX, socket.AF_INET, socket.AF_INET6})
 
 
 @final
@@ -100,7 +95,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
             raise ValueError(f"max_datagram_size must be positive, got {max_datagram_size}")
         super().__init__(sock, socket.SOCK_DGRAM, retry_interval, selector_factory)
         self._max_datagram_size = max_datagram_size
-        self._ancillary: bool = family_of(sock) in _ANCILLARY_FAMILIES
+        self._ancillary: bool = family_of(sock) in ANCILLARY_DATAGRAM_FAMILIES
 
     def recv(self, timeout: float) -> bytes:
         """Read the next packet, waiting at most ``timeout`` seconds.
@@ -118,34 +113,37 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
         if timeout == self._blocking_timeout:
             try:
                 return self._sock.recv(self._max_datagram_size)  # the wait is in the kernel
-            except BlockingIOError:  # retry_interval passed
-                return self._retry(self.recv_noblock, timeout)[0]
-        if timeout is None or not timeout >= 0:
-            validate_timeout(timeout)
-        waits_first = self._read_waits_first
-        if waits_first > 0 and timeout:
-            self._read_waits_first = waits_first - 1
-            if self._timed_waits and timeout >= self._retry_interval:
-                deadline = monotonic() + timeout
-                timed = self._timed_sock or self._timed_wait_socket()
+            except OSError as exc:  # EAGAIN: retry_interval passed
+                return self._after_blocking_receive(exc, RECV, (self._max_datagram_size, DONTWAIT))
+        if timeout is not None and timeout > 0:
+            waits_first = self._read_waits_first
+            if waits_first < 0:
                 try:
-                    return timed.recv(self._max_datagram_size, DONTWAIT)  # poll, then recv, in C
-                except TimeoutError as exc:
-                    return self._after_timed_wait(exc, self.recv_noblock, deadline)
-            deadline = self._wait_readable(self._sock.fileno(), timeout)
-            try:
-                return self._sock.recv(self._max_datagram_size, DONTWAIT)
-            except BlockingIOError:
-                pass
-            return self._retry(self.recv_noblock, time_left(deadline))[0]
-        try:
-            result = self._sock.recv(self._max_datagram_size, DONTWAIT)
-        except BlockingIOError:
-            self._read_would_block()
-            return self._after_would_block(self._sock.fileno(), self.recv_noblock, False, timeout)[0]
-        if not waits_first:
-            self._read_probe_found_data()
-        return result
+                    return self._sock.recv(self._max_datagram_size, DONTWAIT)
+                except BlockingIOError:
+                    return self._receive_after_would_block(
+                        self._sock.fileno(), RECV, (self._max_datagram_size, DONTWAIT), timeout
+                    )
+            if waits_first > 0:
+                self._read_waits_first = waits_first - 1
+                if self._timed_waits and timeout >= self._retry_interval:
+                    # The timed wait in C, inline: see SocketOwner.
+                    users, deadline = self._descriptor_users, monotonic() + timeout
+                    try:
+                        users.append(None)  # inside: see "Closing from another thread"
+                        timed = self._timed_sock or self._timed_wait_socket()
+                        result = timed.recv(self._max_datagram_size, DONTWAIT)  # poll, then receive, in C
+                    except TimeoutError as exc:
+                        return self._after_timed_wait(exc, RECV, (self._max_datagram_size, DONTWAIT), deadline)
+                    finally:
+                        users.pop()
+                        if self._pending_close is not None:
+                            self._release_descriptor()
+                    return result
+                return self._receive_waiting_first(
+                    self._sock.fileno(), RECV, (self._max_datagram_size, DONTWAIT), timeout
+                )
+        return self._receive(self._sock.fileno(), RECV, (self._max_datagram_size, DONTWAIT), timeout)
 
     def recv_noblock(self) -> bytes:
         """Read the next packet without blocking.
@@ -159,11 +157,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
         Returns:
             The packet, cut to ``max_datagram_size`` bytes.
         """
-        sock = self._sock
-        try:
-            return sock.recv(self._max_datagram_size, DONTWAIT)
-        except BlockingIOError:
-            raise WouldBlockOnRead(sock.fileno()) from None
+        return self._receive_noblock(RECV, (self._max_datagram_size, DONTWAIT))
 
     def recv_noblock_with_ancillary(self, ancillary_bufsize: int) -> tuple[bytes, ReceivedAncillaryData]:
         """Read the next packet and its ancillary data without blocking.
@@ -190,9 +184,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
         self._check_ancillary()
         sock = self._sock
         try:
-            data, ancillary_data, msg_flags, _ = sock.recvmsg(
-                self._max_datagram_size, ancillary_bufsize, _RECVMSG_FLAGS
-            )
+            data, ancillary_data, msg_flags, _ = sock.recvmsg(self._max_datagram_size, ancillary_bufsize, RECVMSG_FLAGS)
         except BlockingIOError:
             raise WouldBlockOnRead(sock.fileno()) from None
         raise_on_truncated_control(ancillary_data, msg_flags)

@@ -45,25 +45,21 @@ from typing import Any, Final, TypeAlias, final, overload
 
 from typing_extensions import Buffer
 
-from transports.abc import UnsupportedOperation, deadline_after, time_left, validate_timeout
-from transports.abc._buffers import buffer_type_error
-from transports.abc._final import refuse_subclasses
-from transports.abc._validation import check_ancillary_bufsize
+from transports.abc import UnsupportedOperation, deadline_after, validate_timeout
+from transports.abc._family import buffer_type_error, check_ancillary_bufsize, refuse_subclasses
 from transports.selector import WouldBlockOnRead, WouldBlockOnWrite
 
 from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
 from ._connect import AddressInfo, _check_host_port, _resolve
-from ._constants import MAX_DATAGRAM_BUFSIZE
+from ._constants import ANCILLARY_DATAGRAM_FAMILIES, DONTWAIT, MAX_DATAGRAM_BUFSIZE, RECVFROM, RECVMSG_FLAGS
 from ._datagram import SocketDatagramTransport
-from ._ownership import DONTWAIT, SocketOwner, check_socket
+from ._ownership import SocketOwner, check_socket
 
 #: What a send takes as a destination: ``(host, port)`` (IPv4),
 #: ``(host, port[, flowinfo[, scope_id]])`` (IPv6), a path or abstract
 #: name (``AF_UNIX``), or whatever another family's ``sendto`` takes.
 Address: TypeAlias = tuple[Any, ...] | str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
-_RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
-_ANCILLARY_FAMILIES: Final = frozenset({socket.AF_UNIX, socket.AF_INET, socket.AF_INET6})
 
 #: The most numeric hosts an IP endpoint remembers as checked ("Addresses").
 _KNOWN_HOSTS_MAX: Final[int] = 1024
@@ -129,7 +125,7 @@ class SocketDatagramEndpoint(SocketOwner):
         super().__init__(sock, socket.SOCK_DGRAM, retry_interval, selector_factory)
         family = sock.family
         self._max_datagram_size = max_datagram_size
-        self._ancillary: bool = family in _ANCILLARY_FAMILIES
+        self._ancillary: bool = family in ANCILLARY_DATAGRAM_FAMILIES
         self._unix: bool = family == socket.AF_UNIX
         # The numeric hosts checked already; None when the family is not IP.
         self._known_hosts: set[str] | None = set() if family in (socket.AF_INET, socket.AF_INET6) else None
@@ -156,34 +152,37 @@ class SocketDatagramEndpoint(SocketOwner):
         if timeout == self._blocking_timeout:
             try:
                 return self._sock.recvfrom(self._max_datagram_size)  # the wait is in the kernel
-            except BlockingIOError:  # retry_interval passed
-                return self._retry(self.recv_noblock_from, timeout)[0]
-        if timeout is None or not timeout >= 0:
-            validate_timeout(timeout)
-        waits_first = self._read_waits_first
-        if waits_first > 0 and timeout:
-            self._read_waits_first = waits_first - 1
-            if self._timed_waits and timeout >= self._retry_interval:
-                deadline = monotonic() + timeout
-                timed = self._timed_sock or self._timed_wait_socket()
+            except OSError as exc:  # EAGAIN: retry_interval passed
+                return self._after_blocking_receive(exc, RECVFROM, (self._max_datagram_size, DONTWAIT))
+        if timeout is not None and timeout > 0:
+            waits_first = self._read_waits_first
+            if waits_first < 0:
                 try:
-                    return timed.recvfrom(self._max_datagram_size, DONTWAIT)  # poll, then recvfrom, in C
-                except TimeoutError as exc:
-                    return self._after_timed_wait(exc, self.recv_noblock_from, deadline)
-            deadline = self._wait_readable(self._sock.fileno(), timeout)
-            try:
-                return self._sock.recvfrom(self._max_datagram_size, DONTWAIT)
-            except BlockingIOError:
-                pass
-            return self._retry(self.recv_noblock_from, time_left(deadline))[0]
-        try:
-            result = self._sock.recvfrom(self._max_datagram_size, DONTWAIT)
-        except BlockingIOError:
-            self._read_would_block()
-            return self._after_would_block(self._sock.fileno(), self.recv_noblock_from, False, timeout)[0]
-        if not waits_first:
-            self._read_probe_found_data()
-        return result
+                    return self._sock.recvfrom(self._max_datagram_size, DONTWAIT)
+                except BlockingIOError:
+                    return self._receive_after_would_block(
+                        self._sock.fileno(), RECVFROM, (self._max_datagram_size, DONTWAIT), timeout
+                    )
+            if waits_first > 0:
+                self._read_waits_first = waits_first - 1
+                if self._timed_waits and timeout >= self._retry_interval:
+                    # The timed wait in C, inline: see SocketOwner.
+                    users, deadline = self._descriptor_users, monotonic() + timeout
+                    try:
+                        users.append(None)  # inside: see "Closing from another thread"
+                        timed = self._timed_sock or self._timed_wait_socket()
+                        result = timed.recvfrom(self._max_datagram_size, DONTWAIT)  # poll, then receive, in C
+                    except TimeoutError as exc:
+                        return self._after_timed_wait(exc, RECVFROM, (self._max_datagram_size, DONTWAIT), deadline)
+                    finally:
+                        users.pop()
+                        if self._pending_close is not None:
+                            self._release_descriptor()
+                    return result
+                return self._receive_waiting_first(
+                    self._sock.fileno(), RECVFROM, (self._max_datagram_size, DONTWAIT), timeout
+                )
+        return self._receive(self._sock.fileno(), RECVFROM, (self._max_datagram_size, DONTWAIT), timeout)
 
     def recv_noblock_from(self) -> tuple[bytes, Any]:
         """Read the next packet and its sender's address without blocking.
@@ -195,11 +194,7 @@ class SocketDatagramEndpoint(SocketOwner):
         Returns:
             As :meth:`recv_from`.
         """
-        sock = self._sock
-        try:
-            return sock.recvfrom(self._max_datagram_size, DONTWAIT)
-        except BlockingIOError:
-            raise WouldBlockOnRead(sock.fileno()) from None
+        return self._receive_noblock(RECVFROM, (self._max_datagram_size, DONTWAIT))
 
     def recv_noblock_from_with_ancillary(self, ancillary_bufsize: int) -> tuple[bytes, ReceivedAncillaryData, Any]:
         """Read the next packet, its ancillary data and its sender's address without blocking.
@@ -232,7 +227,7 @@ class SocketDatagramEndpoint(SocketOwner):
         sock = self._sock
         try:
             data, ancillary_data, msg_flags, address = sock.recvmsg(
-                self._max_datagram_size, ancillary_bufsize, _RECVMSG_FLAGS
+                self._max_datagram_size, ancillary_bufsize, RECVMSG_FLAGS
             )
         except BlockingIOError:
             raise WouldBlockOnRead(sock.fileno()) from None

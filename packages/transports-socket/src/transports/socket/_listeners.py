@@ -74,14 +74,12 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Final, final, overload
 
-from transports.abc import BaseTransport, StreamTransport, time_left, validate_timeout
-from transports.abc._final import refuse_subclasses
-from transports.abc._tls import tls_options
-from transports.selector import WouldBlockOnRead
-from transports.selector._base import concurrent_poll
+from transports.abc import BaseTransport, StreamTransport
+from transports.abc._family import closed_error, refuse_subclasses, tls_options
+from transports.selector._family import concurrent_poll
 
 from ._attributes import INETSocketAttribute, SocketAttribute, UNIXSocketAttribute
-from ._ownership import SocketOwner, check_socket, closed_error
+from ._ownership import SocketOwner, check_socket
 from ._raw import accept_descriptor, family_of, type_of
 from ._stream import SocketStreamTransport
 from ._tls import SSLStreamTransport
@@ -210,6 +208,31 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _accept(sock: socket.socket, family: int, sock_type: int, proto: int) -> tuple[socket.socket, Any]:
+    """Take a waiting connection of the listening ``sock``: a new socket object and the peer's address.
+
+    The receive call of the listeners (see the receive engine of
+    :class:`~transports.selector.SelectorBaseTransport`). An error that
+    concerns the one connection it took (:data:`_ACCEPT_TRANSIENT`) reads as
+    :exc:`BlockingIOError`, "nothing to accept yet".
+
+    Raises:
+        BlockingIOError: no connection is waiting.
+        OSError: ``EBADF`` once closed; ``EMFILE``/``ENFILE``; any other
+            error of ``accept``.
+    """
+    try:
+        fd, address = accept_descriptor(sock)
+    except BlockingIOError:
+        raise
+    except OSError as exc:
+        if exc.errno in _ACCEPT_TRANSIENT:
+            raise BlockingIOError(errno.EAGAIN, f"the connection went away: {exc.strerror}") from None
+        raise
+    # Family, type and protocol given, making the object takes no system call.
+    return socket.socket(family, sock_type, proto, fileno=fd), address
+
+
 # -------------------------------------------------------- SocketListener --
 
 
@@ -330,43 +353,29 @@ class SocketListener(SocketOwner):
         Raises:
             As :meth:`accept`.
         """
-        if timeout is None or not timeout >= 0:
-            validate_timeout(timeout)
+        fd = self._sock.fileno()
+        args = (self._family, self._type, self._proto)
         users = self._descriptor_users
         try:
             users.append(None)  # inside: see "Closing from another thread" in transports.selector
             if self._closing:
                 raise closed_error()
-            waits_first = self._read_waits_first
-            if waits_first > 0 and timeout:
-                self._read_waits_first = waits_first - 1
-                deadline = self._wait_readable(self._sock.fileno(), timeout)
-                return self._retry(self._accept_noblock, time_left(deadline))[0]
-            try:
-                accepted = self._accept_noblock()
-            except WouldBlockOnRead as exc:
-                self._read_would_block()
-                return self._after_would_block(exc.fileno, self._accept_noblock, False, timeout)[0]
-            if not waits_first:
-                self._read_probe_found_data()
-            return accepted
+            # A receive of a connection, by the receive engine's rule.
+            if timeout is not None and timeout > 0:
+                waits_first = self._read_waits_first
+                if waits_first < 0:
+                    try:
+                        return _accept(self._sock, *args)
+                    except BlockingIOError:
+                        return self._receive_after_would_block(fd, _accept, args, timeout)
+                if waits_first > 0:
+                    self._read_waits_first = waits_first - 1
+                    return self._receive_waiting_first(fd, _accept, args, timeout)
+            return self._receive(fd, _accept, args, timeout)
         finally:
             users.pop()
             if self._pending_close is not None:
                 self._release_descriptor()
-
-    def _accept_noblock(self) -> tuple[socket.socket, Any]:
-        sock = self._sock
-        try:
-            fd, address = accept_descriptor(sock)
-        except BlockingIOError:
-            raise WouldBlockOnRead(sock.fileno()) from None
-        except OSError as exc:
-            if exc.errno in _ACCEPT_TRANSIENT:
-                raise WouldBlockOnRead(sock.fileno()) from None
-            raise
-        # Family, type and protocol given, making the object takes no system call.
-        return socket.socket(self._family, self._type, self._proto, fileno=fd), address
 
     def _prepare(self, sock: socket.socket) -> None:
         """Set the options of an accepted connection. The caller closes ``sock`` if this raises."""

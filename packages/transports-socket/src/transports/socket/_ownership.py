@@ -92,8 +92,6 @@ __all__ = [
     "DONTWAIT",
     "SocketOwner",
     "check_socket",
-    "closed_error",
-    "raise_if_closed",
 ]
 
 import _socket
@@ -107,13 +105,16 @@ import struct
 import sys
 import warnings
 from collections.abc import Callable, Mapping
+from functools import partial
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, TypeVar
 
 from transports.abc import time_left
-from transports.selector import SelectorBaseTransport
+from transports.abc._family import closed_error
+from transports.selector import SelectorBaseTransport, WouldBlockOnRead
 
 from ._attributes import socket_attributes
+from ._constants import DONTWAIT
 from ._proxy import SocketProxy
 from ._raw import family_of, type_of
 
@@ -123,9 +124,6 @@ except ImportError:  # pragma: no cover - Python built without OpenSSL
     _SSLSocket = None  # type: ignore[assignment,misc]
 
 _T_Return = TypeVar("_T_Return")
-
-#: Flags of a system call that must not block, whatever the descriptor's mode.
-DONTWAIT: Final[int] = getattr(socket, "MSG_DONTWAIT", 0)
 
 # Where the descriptor may stay in blocking mode: MSG_DONTWAIT exists, and
 # SO_RCVTIMEO / SO_SNDTIMEO can bound blocking calls where a close would not
@@ -142,25 +140,6 @@ _SOCKET_TYPE_NAMES: dict[int, str] = {socket.SOCK_STREAM: "SOCK_STREAM", socket.
 # (TCP even when it reports ENOTCONN; AF_UNIX always). Blocking calls on
 # other stream families stay bounded by retry_interval, as on datagrams.
 _SHUTDOWN_WAKES_FAMILIES: Final = frozenset({socket.AF_INET, socket.AF_INET6, socket.AF_UNIX})
-
-
-def closed_error() -> OSError:
-    """The error of an operation on a closed transport: ``OSError(EBADF)``."""
-    return OSError(errno.EBADF, "The transport is closed")
-
-
-def raise_if_closed(sock: socket.socket) -> None:
-    """Raise ``OSError(EBADF)`` when ``sock`` is closed.
-
-    For a blocking call that ended with an error or an end of stream: a
-    close() from another thread shuts the socket down, which ends such a
-    call that way, and the caller must see ``EBADF`` instead.
-
-    Raises:
-        OSError: ``EBADF``, when ``sock`` is closed.
-    """
-    if sock.fileno() < 0:
-        raise closed_error() from None
 
 
 def _bound_calls(sock: socket.socket, seconds: float) -> bool:
@@ -261,6 +240,8 @@ class SocketOwner(SelectorBaseTransport):
         "_timed_sock",
         "_timed_waits",
     )
+
+    _RECEIVE_TARGET = "_sock"
 
     #: Whether :meth:`close` shuts the connection down before closing.
     _SHUTDOWN_ON_CLOSE: ClassVar[bool] = False
@@ -410,25 +391,72 @@ class SocketOwner(SelectorBaseTransport):
             # from here on finds _closing set, and never uses the number.
             shell.close()
 
+    # ------------------------------------------------- the receive engine --
+
+    def _receive_noblock(self, call: Callable[..., _T_Return], args: tuple[Any, ...]) -> _T_Return:
+        # The receive engine's one try (see transports.selector): ``call`` on
+        # the socket, with MSG_DONTWAIT among ``args``.
+        sock = self._sock
+        try:
+            return call(sock, *args)
+        except BlockingIOError:
+            raise WouldBlockOnRead(sock.fileno()) from None
+
+    def _after_blocking_receive(
+        self, error: OSError, call: Callable[..., _T_Return], args: tuple[Any, ...]
+    ) -> _T_Return:
+        """The end of a receive that waited in the kernel (infinite timeout) and failed with ``error``.
+
+        ``EAGAIN`` means the wait was cut short (``SO_RCVTIMEO``, or the
+        descriptor non-blocking for a moment): the receive goes on with
+        ``poll`` waits. Any other error of a socket that a close() from
+        another thread shuts down is ``EBADF`` once closed.
+
+        Raises:
+            OSError: ``error``, or ``EBADF`` once closed.
+        """
+        if isinstance(error, BlockingIOError):
+            return self._retry(partial(self._receive_noblock, call, args), math.inf)[0]
+        if self._SHUTDOWN_ON_CLOSE:
+            self._raise_if_closed()
+        raise error
+
+    def _raise_if_closed(self) -> None:
+        """Raise ``OSError(EBADF)`` once closed.
+
+        For a blocking call that ended with an error or an end of stream: a
+        close() from another thread shuts the socket down, which ends such a
+        call that way, and the caller must see ``EBADF`` instead.
+
+        Raises:
+            OSError: ``EBADF``, once closed.
+        """
+        if self._sock.fileno() < 0:
+            raise closed_error() from None
+
     def _after_timed_wait(
-        self, timed_out: TimeoutError, callback: Callable[[], _T_Return], deadline: float
+        self, timed_out: TimeoutError, call: Callable[..., _T_Return], args: tuple[Any, ...], deadline: float
     ) -> _T_Return:
         """Go on with a receive whose timed wait in C saw no data for ``retry_interval``.
 
-        ``timed_out`` is what the wait raised: CPython's own timeout (no
-        ``errno``), or the socket's ``ETIMEDOUT``, which is re-raised.
-        ``callback`` is the receive's ``*_noblock`` form; ``deadline`` the
-        budget's :func:`time.monotonic` deadline.
+        The receives that wait first with a finite timeout of at least
+        ``retry_interval`` make the wait and the call in C, inline (its
+        lines are repeated in each of them: as a call of its own it cost 5%
+        to 9% of the client CPU of a finite-timeout round trip, bench,
+        paired). ``timed_out`` is what the wait raised: CPython's own
+        timeout (no ``errno``), or the socket's ``ETIMEDOUT``, which is
+        re-raised. The receive goes on as ``call(socket, *args)``;
+        ``deadline`` is the budget's :func:`time.monotonic` deadline.
 
         Raises:
             TimeoutError: the budget ran out, or the connection timed out.
-            OSError: ``EBADF`` once closed; anything ``callback`` raises.
+            OSError: ``EBADF`` once closed; anything ``call`` raises.
         """
         # A signal handler's own TimeoutError has no errno either, but it was
         # raised in a Python frame below this call's: it goes on up.
         if timed_out.errno is not None or (timed_out.__traceback__ and timed_out.__traceback__.tb_next):
             raise timed_out
-        return self._retry(callback, time_left(deadline))[0]
+        return self._retry(partial(self._receive_noblock, call, args), time_left(deadline))[0]
 
     def _holding_descriptor(self, function: Callable[..., _T_Return], *args: Any) -> _T_Return:
         """Return ``function(fd, *args)``, with the descriptor number ``fd`` held.

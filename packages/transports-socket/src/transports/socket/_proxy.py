@@ -19,7 +19,7 @@ from typing import Any, final, overload
 
 from typing_extensions import Buffer
 
-from transports.abc._final import refuse_subclasses
+from transports.abc._family import refuse_subclasses
 
 
 @final

@@ -66,17 +66,23 @@ from typing import IO, Any, Final, final
 from typing_extensions import Buffer
 
 from transports.abc import UnsupportedOperation, deadline_after, time_left, validate_timeout
-from transports.abc._buffers import BYTE_TYPES, all_sent, buffer_type_error, writable_nbytes
-from transports.abc._final import refuse_subclasses
-from transports.abc._validation import check_ancillary_bufsize, check_bufsize
+from transports.abc._family import (
+    BYTE_TYPES,
+    all_sent,
+    buffer_type_error,
+    check_ancillary_bufsize,
+    check_bufsize,
+    refuse_subclasses,
+    writable_nbytes,
+)
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
-from transports.selector._stream import IOV_MAX
+from transports.selector._family import IOV_MAX
 
 from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
-from ._ownership import DONTWAIT, SocketOwner, raise_if_closed
+from ._constants import DONTWAIT, RECV, RECV_INTO, RECVMSG_FLAGS
+from ._ownership import SocketOwner
 from ._raw import family_of
 
-_RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
 # os.sendfile sends at most this much per call on Linux anyway (0x7ffff000).
 _SENDFILE_CHUNK: Final[int] = 1 << 30
 # Errors of a first os.sendfile() meaning "not for this pair of files": fall back.
@@ -162,55 +168,38 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         if timeout == self._blocking_timeout:
             try:
                 data = self._sock.recv(bufsize)  # the wait is in the kernel
-            except BlockingIOError:  # a send_file() runs, or SO_RCVTIMEO was set through the proxy
-                return self._retry(partial(self.recv_noblock, bufsize), timeout)[0]
-            except OSError:
-                raise_if_closed(self._sock)  # woken by a close() from another thread
-                raise
+            except OSError as exc:
+                return self._after_blocking_receive(exc, RECV, (bufsize, DONTWAIT))
             if not data:
-                raise_if_closed(self._sock)  # woken by a close() from another thread
+                self._raise_if_closed()  # woken by a close() from another thread
             return data
-        if timeout is None or not timeout >= 0:
-            validate_timeout(timeout)
-        waits_first = self._read_waits_first
-        if waits_first > 0 and timeout and bufsize > 0:
-            self._read_waits_first = waits_first - 1
-            if self._timed_waits and timeout >= self._retry_interval:
-                deadline = monotonic() + timeout
-                # The number held as _holding_descriptor() does, written out:
-                # its two frames cost 8% to 9% of the client CPU of a round trip
-                # with a finite timeout (bench, TCP and Unix: 1.17x to 1.08x plain).
-                # No _closing check: close() detaches ``timed`` before it looks
-                # at the registrations, so a wait registered after that fails
-                # with EBADF at once.
-                users = self._descriptor_users
+        if timeout is not None and timeout > 0:
+            waits_first = self._read_waits_first
+            if waits_first < 0:
                 try:
-                    users.append(None)  # inside: see "Closing from another thread"
-                    timed = self._timed_sock or self._timed_wait_socket()
-                    data = timed.recv(bufsize, DONTWAIT)  # poll, then recv, in C
-                except TimeoutError as exc:
-                    return self._after_timed_wait(exc, partial(self.recv_noblock, bufsize), deadline)
-                finally:
-                    users.pop()
-                    if self._pending_close is not None:
-                        self._release_descriptor()
-                if not data:
-                    raise_if_closed(self._sock)  # woken by a close() from another thread
-                return data
-            deadline = self._wait_readable(self._sock.fileno(), timeout)
-            try:
-                return self._sock.recv(bufsize, DONTWAIT)
-            except BlockingIOError:
-                pass
-            return self._retry(partial(self.recv_noblock, bufsize), time_left(deadline))[0]
-        try:
-            result = self._sock.recv(bufsize, DONTWAIT)
-        except BlockingIOError:
-            self._read_would_block()
-            return self._after_would_block(self._sock.fileno(), partial(self.recv_noblock, bufsize), False, timeout)[0]
-        if not waits_first:
-            self._read_probe_found_data()
-        return result
+                    return self._sock.recv(bufsize, DONTWAIT)
+                except BlockingIOError:
+                    return self._receive_after_would_block(self._sock.fileno(), RECV, (bufsize, DONTWAIT), timeout)
+            if waits_first > 0 and bufsize > 0:
+                self._read_waits_first = waits_first - 1
+                if self._timed_waits and timeout >= self._retry_interval:
+                    # The timed wait in C, inline: see SocketOwner.
+                    users, deadline = self._descriptor_users, monotonic() + timeout
+                    try:
+                        users.append(None)  # inside: see "Closing from another thread"
+                        timed = self._timed_sock or self._timed_wait_socket()
+                        result = timed.recv(bufsize, DONTWAIT)  # poll, then receive, in C
+                    except TimeoutError as exc:
+                        return self._after_timed_wait(exc, RECV, (bufsize, DONTWAIT), deadline)
+                    finally:
+                        users.pop()
+                        if self._pending_close is not None:
+                            self._release_descriptor()
+                    if not result:
+                        self._raise_if_closed()  # woken by a close() from another thread
+                    return result
+                return self._receive_waiting_first(self._sock.fileno(), RECV, (bufsize, DONTWAIT), timeout)
+        return self._receive(self._sock.fileno(), RECV, (bufsize, DONTWAIT), timeout)
 
     def recv_noblock(self, bufsize: int) -> bytes:
         """Read up to ``bufsize`` bytes without blocking.
@@ -224,11 +213,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         Returns:
             The bytes read; ``b""`` for a positive ``bufsize`` means EOF.
         """
-        sock = self._sock
-        try:
-            return sock.recv(bufsize, DONTWAIT)
-        except BlockingIOError:
-            raise WouldBlockOnRead(sock.fileno()) from None
+        return self._receive_noblock(RECV, (bufsize, DONTWAIT))
 
     def recv_into(self, buffer: Buffer, timeout: float) -> int:
         """Read into ``buffer``, waiting at most ``timeout`` seconds.
@@ -246,52 +231,41 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             # (An empty buffer does not block: the kernel returns 0 at once.)
             try:
                 nbytes = self._sock.recv_into(buffer)  # the wait is in the kernel
-            except BlockingIOError:  # a send_file() runs, or SO_RCVTIMEO was set through the proxy
-                return self._retry(partial(self.recv_noblock_into, buffer), timeout)[0]
-            except OSError:
-                raise_if_closed(self._sock)  # woken by a close() from another thread
-                raise
+            except OSError as exc:
+                return self._after_blocking_receive(exc, RECV_INTO, (buffer, 0, DONTWAIT))
             if not nbytes:
-                raise_if_closed(self._sock)  # woken by a close() from another thread
+                self._raise_if_closed()  # woken by a close() from another thread
             return nbytes
-        if timeout is None or not timeout >= 0:
-            validate_timeout(timeout)
-        waits_first = self._read_waits_first
-        # (An empty buffer never waits: it reads nothing, at once.)
-        if waits_first > 0 and timeout and writable_nbytes(buffer):
-            self._read_waits_first = waits_first - 1
-            if self._timed_waits and timeout >= self._retry_interval:
-                deadline = monotonic() + timeout
-                users = self._descriptor_users  # held: see recv()
+        if timeout is not None and timeout > 0:
+            waits_first = self._read_waits_first
+            if waits_first < 0:
                 try:
-                    users.append(None)  # inside: see "Closing from another thread"
-                    timed = self._timed_sock or self._timed_wait_socket()
-                    nbytes = timed.recv_into(buffer, 0, DONTWAIT)  # poll, then recv, in C
-                except TimeoutError as exc:
-                    return self._after_timed_wait(exc, partial(self.recv_noblock_into, buffer), deadline)
-                finally:
-                    users.pop()
-                    if self._pending_close is not None:
-                        self._release_descriptor()
-                if not nbytes:
-                    raise_if_closed(self._sock)  # woken by a close() from another thread
-                return nbytes
-            deadline = self._wait_readable(self._sock.fileno(), timeout)
-            try:
-                return self._sock.recv_into(buffer, 0, DONTWAIT)
-            except BlockingIOError:
-                pass
-            return self._retry(partial(self.recv_noblock_into, buffer), time_left(deadline))[0]
-        try:
-            result = self._sock.recv_into(buffer, 0, DONTWAIT)
-        except BlockingIOError:
-            self._read_would_block()
-            return self._after_would_block(
-                self._sock.fileno(), partial(self.recv_noblock_into, buffer), False, timeout
-            )[0]
-        if not waits_first:
-            self._read_probe_found_data()
-        return result
+                    return self._sock.recv_into(buffer, 0, DONTWAIT)
+                except BlockingIOError:
+                    return self._receive_after_would_block(
+                        self._sock.fileno(), RECV_INTO, (buffer, 0, DONTWAIT), timeout
+                    )
+            # (An empty buffer never waits: it reads nothing, at once.)
+            if waits_first > 0 and writable_nbytes(buffer):
+                self._read_waits_first = waits_first - 1
+                if self._timed_waits and timeout >= self._retry_interval:
+                    # The timed wait in C, inline: see SocketOwner.
+                    users, deadline = self._descriptor_users, monotonic() + timeout
+                    try:
+                        users.append(None)  # inside: see "Closing from another thread"
+                        timed = self._timed_sock or self._timed_wait_socket()
+                        result = timed.recv_into(buffer, 0, DONTWAIT)  # poll, then receive, in C
+                    except TimeoutError as exc:
+                        return self._after_timed_wait(exc, RECV_INTO, (buffer, 0, DONTWAIT), deadline)
+                    finally:
+                        users.pop()
+                        if self._pending_close is not None:
+                            self._release_descriptor()
+                    if not result:
+                        self._raise_if_closed()  # woken by a close() from another thread
+                    return result
+                return self._receive_waiting_first(self._sock.fileno(), RECV_INTO, (buffer, 0, DONTWAIT), timeout)
+        return self._receive(self._sock.fileno(), RECV_INTO, (buffer, 0, DONTWAIT), timeout)
 
     def recv_noblock_into(self, buffer: Buffer) -> int:
         """Read into ``buffer`` without blocking.
@@ -304,11 +278,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         Returns:
             The number of bytes written; ``0`` for a non-empty buffer means EOF.
         """
-        sock = self._sock
-        try:
-            return sock.recv_into(buffer, 0, DONTWAIT)
-        except BlockingIOError:
-            raise WouldBlockOnRead(sock.fileno()) from None
+        return self._receive_noblock(RECV_INTO, (buffer, 0, DONTWAIT))
 
     def recv_noblock_with_ancillary(self, bufsize: int, ancillary_bufsize: int) -> tuple[bytes, ReceivedAncillaryData]:
         """Read up to ``bufsize`` bytes and the ancillary data that came with them.
@@ -335,7 +305,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         self._check_unix()
         sock = self._sock
         try:
-            data, ancillary_data, msg_flags, _ = sock.recvmsg(bufsize, ancillary_bufsize, _RECVMSG_FLAGS)
+            data, ancillary_data, msg_flags, _ = sock.recvmsg(bufsize, ancillary_bufsize, RECVMSG_FLAGS)
         except BlockingIOError:
             raise WouldBlockOnRead(sock.fileno()) from None
         raise_on_truncated_control(ancillary_data, msg_flags)
@@ -364,7 +334,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         self._check_unix()
         sock = self._sock
         try:
-            nbytes, ancillary_data, msg_flags, _ = sock.recvmsg_into([buffer], ancillary_bufsize, _RECVMSG_FLAGS)
+            nbytes, ancillary_data, msg_flags, _ = sock.recvmsg_into([buffer], ancillary_bufsize, RECVMSG_FLAGS)
         except BlockingIOError:
             raise WouldBlockOnRead(sock.fileno()) from None
         raise_on_truncated_control(ancillary_data, msg_flags)
@@ -480,7 +450,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         except BufferError as exc:
             raise buffer_type_error(exc) from None
         except OSError:
-            raise_if_closed(sock)  # woken by a close() from another thread
+            self._raise_if_closed()  # woken by a close() from another thread
             raise
         if type(data) in BYTE_TYPES:
             if sent == len(data):  # type: ignore[arg-type]
@@ -525,7 +495,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             except BufferError as exc:  # the writes check every buffer before they send any
                 raise buffer_type_error(exc) from None
             except OSError:
-                raise_if_closed(sock)  # woken by a close() from another thread
+                self._raise_if_closed()  # woken by a close() from another thread
                 raise
             if all_sent(buffers, sent):
                 return
@@ -624,7 +594,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         """
         _check_offset_and_count(offset, count)
         deadline = deadline_after(timeout)
-        raise_if_closed(self._sock)
+        self._raise_if_closed()
         in_fd = _regular_file_descriptor(file)
         if in_fd is not None and hasattr(os, "sendfile"):
             sent = self._send_file_zero_copy(file, in_fd, offset, count, deadline)

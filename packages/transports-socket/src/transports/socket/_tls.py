@@ -178,21 +178,29 @@ from transports.abc import (
     timeout_error,
     validate_timeout,
 )
-from transports.abc._buffers import BYTE_TYPES, buffer_type_error, byte_view, writable_nbytes
-from transports.abc._final import refuse_subclasses
-from transports.abc._tls import tls_attributes, tls_options
+from transports.abc._family import (
+    BYTE_TYPES,
+    TLS_SEND_LIMIT,
+    buffer_type_error,
+    byte_view,
+    closed_error,
+    peer_closed_error,
+    refuse_subclasses,
+    tls_attributes,
+    tls_options,
+    writable_nbytes,
+)
 from transports.selector import SelectorStreamTransport, WouldBlockOnRead, WouldBlockOnWrite
 
 from ._attributes import socket_attributes
-from ._ownership import DONTWAIT, SocketOwner, closed_error
+from ._constants import DONTWAIT
+from ._ownership import SocketOwner
 from ._proxy import SocketProxy
 
 # The most plaintext one recv() asks OpenSSL for. SSL_read returns one record
 # (16 KiB) at most, but SSLSocket.recv(n) allocates n bytes first: a larger
 # size would only cost a large allocation per call.
 _RECV_LIMIT: Final = 64 * 1024
-# The most plaintext one send() hands to OpenSSL: four full records.
-_SEND_LIMIT: Final = 64 * 1024
 # The most plaintext send_all() hands to OpenSSL in one SSL_write.
 _WRITE_CHUNK: Final = 1024 * 1024
 _WANT: Final = (SSLWantReadError, SSLWantWriteError)
@@ -214,10 +222,6 @@ class _Connection(Protocol):
     def read(self, len: int, buffer: Buffer, /) -> int: ...
     def write(self, data: Buffer, /) -> int: ...
     def pending(self) -> int: ...
-
-
-def _peer_closed_error() -> ConnectionResetError:
-    return ConnectionResetError(errno.ECONNRESET, "The peer closed the TLS connection")
 
 
 # OpenSSL 3 names the reason of every EOF it reports; an SSLEOFError without
@@ -871,7 +875,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
 
     def __send_noblock(self, data: Buffer) -> int:
         if self.__peer_closed:
-            raise _peer_closed_error()
+            raise peer_closed_error()
         unfinished = self.__unfinished
         if unfinished is not None and unfinished is not data:
             # A write given up earlier goes first (see the module documentation).
@@ -897,7 +901,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         Returns what is left of ``timeout``.
         """
         if self.__peer_closed:
-            raise _peer_closed_error()
+            raise peer_closed_error()
         unfinished = self.__unfinished
         if unfinished is None:
             return timeout
@@ -946,10 +950,10 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             validate_timeout(timeout)
         if self.__unfinished is not None or self.__peer_closed:
             timeout = self.__before_send(timeout)
-        if type(data) in BYTE_TYPES and len(data) <= _SEND_LIMIT:  # type: ignore[arg-type]
+        if type(data) in BYTE_TYPES and len(data) <= TLS_SEND_LIMIT:  # type: ignore[arg-type]
             chunk: Buffer = data
         else:
-            chunk = byte_view(data)[:_SEND_LIMIT]
+            chunk = byte_view(data)[:TLS_SEND_LIMIT]
         try:
             with self.__openssl:
                 return self.__sslobj.write(chunk)
