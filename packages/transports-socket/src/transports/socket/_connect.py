@@ -32,10 +32,10 @@ from typing import Any
 
 from transports.abc import deadline_after, time_left, timeout_error, validate_timeout
 
+from ._constants import DEFAULT_RETRY_INTERVAL
 from ._stream import SocketStreamTransport
 from ._tls import SSLStreamTransport
 
-DEFAULT_RETRY_INTERVAL = 1.0
 DEFAULT_HAPPY_EYEBALLS_DELAY = 0.25
 
 AddressInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
@@ -111,7 +111,8 @@ def connect_tls(
     """Connect to ``host``:``port`` and make a TLS handshake, all within ``timeout`` seconds.
 
     The connection is made as by :func:`connect_tcp`; the handshake gets
-    what is left of the budget.
+    what is left of the budget. The parameters and errors that
+    :func:`connect_tcp` has mean the same here.
 
     Parameters:
         ssl_context: by default :func:`ssl.create_default_context`, which
@@ -121,14 +122,12 @@ def connect_tls(
             send as SNI; by default ``host``.
         shutdown_timeout, standard_compatible, session: given to the
             :class:`SSLStreamTransport`.
-        Others: as for :func:`connect_tcp`.
 
     Raises:
         ssl.SSLCertVerificationError: the certificate is not trusted, or
             not for ``server_hostname``.
         ssl.SSLError: the handshake failed otherwise.
         TimeoutError: the connection and handshake did not finish in time.
-        Others: as for :func:`connect_tcp`.
 
     Returns:
         A transport owning the connected socket, its handshake done.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __all__ = [
     "ANCILLARY_DATAGRAM_FAMILIES",
+    "DEFAULT_RETRY_INTERVAL",
     "DONTWAIT",
     "IP_PKTINFO",
     "MAX_DATAGRAM_BUFSIZE",
@@ -27,6 +28,10 @@ import platform
 import socket
 import sys
 from typing import Final
+
+#: The ``retry_interval`` of the transports that the opening functions and
+#: the listeners make, unless told otherwise.
+DEFAULT_RETRY_INTERVAL: Final = 1.0
 
 #: The default most bytes a datagram transport reads per packet: more than
 #: any UDP payload (65,507 bytes over IPv4), so nothing is cut by default.

@@ -51,7 +51,14 @@ from transports.selector import WouldBlockOnRead, WouldBlockOnWrite
 
 from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
 from ._connect import AddressInfo, _check_host_port, _resolve
-from ._constants import ANCILLARY_DATAGRAM_FAMILIES, DONTWAIT, MAX_DATAGRAM_BUFSIZE, RECVFROM, RECVMSG_FLAGS
+from ._constants import (
+    ANCILLARY_DATAGRAM_FAMILIES,
+    DEFAULT_RETRY_INTERVAL,
+    DONTWAIT,
+    MAX_DATAGRAM_BUFSIZE,
+    RECVFROM,
+    RECVMSG_FLAGS,
+)
 from ._datagram import SocketDatagramTransport
 from ._ownership import SocketOwner, check_socket
 
@@ -63,8 +70,6 @@ Address: TypeAlias = tuple[Any, ...] | str | bytes | os.PathLike[str] | os.PathL
 
 #: The most numeric hosts an IP endpoint remembers as checked ("Addresses").
 _KNOWN_HOSTS_MAX: Final[int] = 1024
-
-_DEFAULT_RETRY_INTERVAL: Final[float] = 1.0
 
 
 @final
@@ -490,7 +495,7 @@ def open_udp(
     family: socket.AddressFamily = socket.AF_UNSPEC,
     reuse_port: bool = False,
     timeout: float = math.inf,
-    retry_interval: float = _DEFAULT_RETRY_INTERVAL,
+    retry_interval: float = DEFAULT_RETRY_INTERVAL,
     max_datagram_size: int = MAX_DATAGRAM_BUFSIZE,
 ) -> SocketDatagramEndpoint: ...
 
@@ -503,7 +508,7 @@ def open_udp(
     family: socket.AddressFamily = socket.AF_UNSPEC,
     reuse_port: bool = False,
     timeout: float = math.inf,
-    retry_interval: float = _DEFAULT_RETRY_INTERVAL,
+    retry_interval: float = DEFAULT_RETRY_INTERVAL,
     max_datagram_size: int = MAX_DATAGRAM_BUFSIZE,
 ) -> SocketDatagramTransport: ...
 
@@ -515,7 +520,7 @@ def open_udp(
     family: socket.AddressFamily = socket.AF_UNSPEC,
     reuse_port: bool = False,
     timeout: float = math.inf,
-    retry_interval: float = _DEFAULT_RETRY_INTERVAL,
+    retry_interval: float = DEFAULT_RETRY_INTERVAL,
     max_datagram_size: int = MAX_DATAGRAM_BUFSIZE,
 ) -> SocketDatagramEndpoint | SocketDatagramTransport:
     """Open a UDP socket: an endpoint for any peer, or a transport connected to one.

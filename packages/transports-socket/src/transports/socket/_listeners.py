@@ -79,12 +79,12 @@ from transports.abc._family import closed_error, refuse_subclasses, tls_options
 from transports.selector._family import concurrent_poll
 
 from ._attributes import INETSocketAttribute, SocketAttribute, UNIXSocketAttribute
+from ._constants import DEFAULT_RETRY_INTERVAL
 from ._ownership import SocketOwner, check_socket
 from ._raw import accept_descriptor, family_of, type_of
 from ._stream import SocketStreamTransport
 from ._tls import SSLStreamTransport
 
-DEFAULT_RETRY_INTERVAL: Final = 1.0
 DEFAULT_BACKLOG: Final = 128
 
 _POLLIN: Final[int] = getattr(select, "POLLIN", 0)

@@ -248,7 +248,7 @@ def check_stream_end_of_stream(make_pair: StreamPairFactory, *, half_close: bool
 
     With ``half_close``, ``a.send_eof()`` makes ``b`` read an end of stream
     after the bytes sent before it, and ``b`` can still send to ``a``.
-    Without, ``send_eof`` raises :exc:`UnsupportedOperation`.
+    Without, ``send_eof`` raises :exc:`~transports.abc.UnsupportedOperation`.
 
     Raises:
         AssertionError: a difference from the contract.
