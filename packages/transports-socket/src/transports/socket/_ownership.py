@@ -124,6 +124,7 @@ except ImportError:  # pragma: no cover - Python built without OpenSSL
     _SSLSocket = None  # type: ignore[assignment,misc]
 
 _T_Return = TypeVar("_T_Return")
+_T_Socket = TypeVar("_T_Socket", bound=socket.socket)
 
 # Where the descriptor may stay in blocking mode: MSG_DONTWAIT exists, and
 # SO_RCVTIMEO / SO_SNDTIMEO can bound blocking calls where a close would not
@@ -312,6 +313,25 @@ class SocketOwner(SelectorBaseTransport):
                 raise OSError(errno.EBADF, f"{os.strerror(errno.EBADF)}: the socket is closed")
             return True
         return _bound_calls(sock, self._retry_interval)
+
+    def _wrap_socket(self, wrap: Callable[[socket.socket], _T_Socket]) -> _T_Socket:
+        """Hand the owned socket to ``wrap`` and own what it returns instead.
+
+        For a subclass whose socket object changes after construction: the
+        TLS transport's ``ssl.SSLContext.wrap_socket`` moves the descriptor
+        to a new :class:`ssl.SSLSocket`. Call it before any I/O; the
+        descriptor mode set by the constructor stays (it belongs to the
+        descriptor). From then on, :meth:`close` closes the new object.
+
+        Raises:
+            Whatever ``wrap`` raises; the owner then still holds the object
+            that holds the descriptor (the old one, unless ``wrap`` took
+            the descriptor before failing, which ``wrap_socket`` does not).
+        """
+        wrapped = wrap(self._sock)
+        self._sock = wrapped
+        self._extra = None  # the attributes are those of the new object
+        return wrapped
 
     def _timed_wait_socket(self) -> socket.socket:
         """The socket object of timed waits in C, made on the first such wait.

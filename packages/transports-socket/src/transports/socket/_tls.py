@@ -404,24 +404,25 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
         self.__peer_closed = False
         try:
             # Checks the socket, switches it to non-blocking mode, sets up the
-            # waits; the socket attributes are made again for the SSLSocket.
+            # waits; from here the owner closes whichever object holds the
+            # descriptor, the plain socket or the SSLSocket.
             super().__init__(sock, socket.SOCK_STREAM, retry_interval, selector_factory)
             handshake_timeout, self.__shutdown_timeout, server_side = tls_options(
                 ssl_context, handshake_timeout, shutdown_timeout, server_side, server_hostname
             )
             self.__standard_compatible = bool(standard_compatible)
             _refuse_a_reset_socket(sock)
-            # wrap_socket() moves the descriptor to a new SSLSocket object and
-            # detaches it from ``sock``, which is left closed.
-            sslsock = ssl_context.wrap_socket(
-                sock,
-                server_side=server_side,
-                server_hostname=server_hostname,
-                do_handshake_on_connect=False,
-                suppress_ragged_eofs=False,
-                session=session,
+            sslsock = self._wrap_socket(
+                partial(
+                    ssl_context.wrap_socket,
+                    server_side=server_side,
+                    server_hostname=server_hostname,
+                    do_handshake_on_connect=False,
+                    suppress_ragged_eofs=False,
+                    session=session,
+                )
             )
-            self._sock = self.__sslsock = sslsock
+            self.__sslsock = sslsock
             # (None for an unconnected socket, whose handshake fails below.)
             self.__sslobj = cast(_Connection, sslsock._sslobj)  # type: ignore[attr-defined]
             self.__handshake(handshake_timeout)
@@ -449,8 +450,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             raise SSLEOFError(ssl.SSL_ERROR_EOF, "The peer closed the connection during the TLS handshake") from exc
 
     def __close_after_failure(self, sock: Any) -> None:
-        if not hasattr(self, "_SSLStreamTransport__sslsock"):
-            # Not wrapped yet: the caller's object still holds the descriptor.
+        if not hasattr(self, "_sock"):
+            # Refused before the owner took it: the caller's object holds it.
             if isinstance(sock, socket.socket):
                 try:
                     sock.close()
@@ -458,7 +459,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
                     pass
             return
         try:
-            SocketOwner.close(self)
+            SocketOwner.close(self)  # the plain socket, or the SSLSocket once wrapped
         except OSError:
             pass  # the reason the constructor failed matters more
 
