@@ -700,4 +700,4 @@ def test_the_documented_examples_run(capsys: pytest.CaptureFixture[str]) -> None
         exec(compile(block, "docs/socket.md", "exec"), {"__name__": "docs_example"})
     printed = capsys.readouterr().out
     assert "b'HELLO FROM CLIENT 0'" in printed
-    assert "b'pong from 127.0.0.2'" in printed
+    assert "b'pong from 127.0.0.1'" in printed
