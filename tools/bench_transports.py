@@ -539,6 +539,32 @@ def tcp_connect(impl: str, address: Any, timeout: float) -> Runner:
     return Runner(run, lambda: None)
 
 
+def _connecting_child(listening: socket.socket) -> Callable[[], None]:
+    """Start a child process that connects to ``listening`` again and again; return what stops it."""
+    host, port = listening.getsockname()[:2]
+    child = subprocess.Popen([*serve_command("connector", "echo"), "--dir", f"{host}:{port}"])
+
+    def stop() -> None:
+        child.kill()
+        child.wait(10)
+
+    return stop
+
+
+def _plain_accepts(listening: socket.socket, timeout: float) -> Callable[[int], None]:
+    """The plain client of the server-side rows: ``socket.accept`` with a timeout, ``TCP_NODELAY``, an echo."""
+    listening.settimeout(None if timeout == math.inf else timeout)
+
+    def run_plain(n: int) -> None:
+        for _ in range(n):
+            conn, _ = listening.accept()
+            with conn:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.sendall(conn.recv(len(PING)))
+
+    return run_plain
+
+
 def tcp_accept(impl: str, timeout: float) -> Runner:
     """Accept a connection, make it a transport, answer its 64 B, close it: the server side of a short exchange.
 
@@ -547,32 +573,21 @@ def tcp_accept(impl: str, timeout: float) -> Runner:
     ``SocketListener.accept``.
     """
     listening = socket.create_server(("127.0.0.1", 0), backlog=64)
-    host, port = listening.getsockname()[:2]
+    stop_child = _connecting_child(listening)
     if impl == "plain":
-        listener: Any = listening
-        listening.settimeout(None if timeout == math.inf else timeout)
-    else:
-        from transports.socket import SocketListener
 
-        listener = SocketListener(listening, RETRY_INTERVAL)
-    child = subprocess.Popen([*serve_command("connector", "echo"), "--dir", f"{host}:{port}"])
+        def close_plain() -> None:
+            stop_child()
+            listening.close()
+
+        return Runner(_plain_accepts(listening, timeout), close_plain)
+    from transports.socket import SocketListener
+
+    listener = SocketListener(listening, RETRY_INTERVAL)
 
     def close() -> None:
-        child.kill()
-        child.wait(10)
+        stop_child()
         listener.close()
-
-    if impl == "plain":
-
-        def run_plain(n: int) -> None:
-            for _ in range(n):
-                conn, _ = listening.accept()
-                with conn:
-                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    data = conn.recv(len(PING))
-                    conn.sendall(data)
-
-        return Runner(run_plain, close)
 
     def run(n: int) -> None:
         accept = listener.accept
@@ -593,25 +608,15 @@ def connection_churn(impl: str, timeout: float) -> Runner:
     a child process that connects again and again.
     """
     listening = socket.create_server(("127.0.0.1", 0), backlog=64)
-    listening.settimeout(None if timeout == math.inf else timeout)
-    host, port = listening.getsockname()[:2]
-    child = subprocess.Popen([*serve_command("connector", "echo"), "--dir", f"{host}:{port}"])
+    stop_child = _connecting_child(listening)
 
     def close() -> None:
-        child.kill()
-        child.wait(10)
+        stop_child()
         listening.close()
 
     if impl == "plain":
-
-        def run_plain(n: int) -> None:
-            for _ in range(n):
-                conn, _ = listening.accept()
-                with conn:
-                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    conn.sendall(conn.recv(len(PING)))
-
-        return Runner(run_plain, close)
+        return Runner(_plain_accepts(listening, timeout), close)
+    listening.settimeout(None if timeout == math.inf else timeout)
     if impl == "ours":
         from transports.socket import SocketStreamTransport as Transport
     else:
