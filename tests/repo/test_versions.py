@@ -61,7 +61,7 @@ def test_all_versions_equal() -> None:
 
 
 @pytest.mark.parametrize("layer", LAYERS)
-def test_dependencies_exactly_as_spec(layer: str) -> None:
+def test_each_layer_pins_exactly_its_declared_siblings(layer: str) -> None:
     version = project(layer)["version"]
     pins = sibling_pins(layer)
     assert set(pins) == DECLARED[layer]
