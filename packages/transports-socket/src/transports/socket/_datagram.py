@@ -127,7 +127,7 @@ class SocketDatagramTransport(SocketOwner, SelectorDatagramTransport):
             if waits_first > 0:
                 self._read_waits_first = waits_first - 1
                 if self._timed_waits and timeout >= self._retry_interval:
-                    # The timed wait in C, inline: see SocketOwner.
+                    # The timed wait in C, inline: see "Timed waits in C" in ._ownership.
                     users, deadline = self._descriptor_users, monotonic() + timeout
                     try:
                         users.append(None)  # inside: see "Closing from another thread"

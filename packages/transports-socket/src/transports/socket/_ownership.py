@@ -79,6 +79,13 @@ of this) follows the same rules, kept here in one place:
   raised as such. That object never closes the descriptor: close()
   detaches it first (a thread waiting in it then fails with ``EBADF``, as
   with the transport's own socket), and finalising it only detaches.
+  The wait holds the descriptor number as :meth:`_holding_descriptor`
+  does, written out, with no ``_closing`` check: close() detaches the
+  object before it looks at the registrations, so a wait registered after
+  that fails with ``EBADF`` at once. These lines are written out in each
+  of the four socket receives that wait this way: as a call of its own
+  (the receive engine's ``_receive_waiting_first``), they cost 5% to 9%
+  of the client CPU of a finite-timeout round trip (bench, paired).
 
 - **Leaks.** A transport garbage-collected while open emits
   :exc:`ResourceWarning` (the warning names the transport, not just a
@@ -459,14 +466,11 @@ class SocketOwner(SelectorBaseTransport):
     ) -> _T_Return:
         """Go on with a receive whose timed wait in C saw no data for ``retry_interval``.
 
-        The receives that wait first with a finite timeout of at least
-        ``retry_interval`` make the wait and the call in C, inline (its
-        lines are repeated in each of them: as a call of its own it cost 5%
-        to 9% of the client CPU of a finite-timeout round trip, bench,
-        paired). ``timed_out`` is what the wait raised: CPython's own
-        timeout (no ``errno``), or the socket's ``ETIMEDOUT``, which is
-        re-raised. The receive goes on as ``call(socket, *args)``;
-        ``deadline`` is the budget's :func:`time.monotonic` deadline.
+        See "Timed waits in C" in the module docstring. ``timed_out`` is
+        what the wait raised: CPython's own timeout (no ``errno``), or the
+        socket's ``ETIMEDOUT``, which is re-raised. The receive goes on as
+        ``call(socket, *args)``; ``deadline`` is the budget's
+        :func:`time.monotonic` deadline.
 
         Raises:
             TimeoutError: the budget ran out, or the connection timed out.

@@ -183,7 +183,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             if waits_first > 0 and bufsize > 0:
                 self._read_waits_first = waits_first - 1
                 if self._timed_waits and timeout >= self._retry_interval:
-                    # The timed wait in C, inline: see SocketOwner.
+                    # The timed wait in C, inline: see "Timed waits in C" in ._ownership.
                     users, deadline = self._descriptor_users, monotonic() + timeout
                     try:
                         users.append(None)  # inside: see "Closing from another thread"
@@ -249,7 +249,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             if waits_first > 0 and writable_nbytes(buffer):
                 self._read_waits_first = waits_first - 1
                 if self._timed_waits and timeout >= self._retry_interval:
-                    # The timed wait in C, inline: see SocketOwner.
+                    # The timed wait in C, inline: see "Timed waits in C" in ._ownership.
                     users, deadline = self._descriptor_users, monotonic() + timeout
                     try:
                         users.append(None)  # inside: see "Closing from another thread"
