@@ -1225,3 +1225,11 @@ def test_a_signal_handlers_runtime_error_ends_a_blocked_accept(timeout: str, ret
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip(), f"the handler's exception did not come out: {result.stderr}"
     assert 0.15 <= float(result.stdout) < 1.0
+
+
+@pytest.mark.parametrize(("timeout", "error"), [(-1.0, ValueError), (math.nan, ValueError), (None, TypeError)])
+def test_a_closed_listener_still_refuses_a_bad_timeout_first(timeout: Any, error: type[Exception]) -> None:
+    listener = create_tcp_listener("127.0.0.1")
+    listener.close()
+    with pytest.raises(error):
+        listener.accept(timeout)

@@ -710,3 +710,27 @@ def test_bulk_after_ping_pong_still_works(stream_pair: PairFactory, spawn: Spawn
             received += chunk
         sender.result(10.0)
         assert received == payload
+
+
+def test_a_socket_subclass_has_its_own_receive_called_on_every_path(stream_pair: Any) -> None:
+    # The transport owns whatever socket.socket it was given: a subclass's
+    # recv is the one called, whether a receive tries, waits or retries.
+    class CountingSocket(socket.socket):
+        calls = 0
+
+        def recv(self, *args: Any) -> bytes:
+            CountingSocket.calls += 1
+            return super().recv(*args)
+
+    first, peer = stream_pair("unix")
+    counting = CountingSocket(first.family, first.type, first.proto, fileno=first.detach())
+    with SocketStreamTransport(counting, 0.1) as transport:
+        peer.sendall(b"abcdef")
+        assert transport.recv(2, 1.0) == b"ab"  # tries first: 1 call
+        assert transport.recv(2, 0) == b"cd"  # timeout 0, the receive engine: 2
+        assert transport.recv_noblock(2) == b"ef"  # 3
+        with pytest.raises(TimeoutError):
+            transport.recv(2, 0)  # would block (4): the next receives wait first
+        peer.sendall(b"gh")
+        assert transport.recv(2, 0.05) == b"gh"  # waits first, with poll (0.05 < retry_interval): 5
+    assert CountingSocket.calls == 5

@@ -287,3 +287,63 @@ def test_a_close_racing_the_first_timed_wait_always_ends_it_with_ebadf(
             waiter.result(2.0)
         assert caught.value.errno == errno.EBADF
         assert time.monotonic() - began < 1.0
+
+
+def test_a_first_timed_wait_during_send_file_leaves_send_file_its_timeout(
+    spawn: Spawn, stream_pair: PairFactory, tmp_path: Any
+) -> None:
+    # send_file makes the descriptor non-blocking (os.sendfile takes no
+    # MSG_DONTWAIT); the first timed wait of another thread, which makes the
+    # second socket object and puts the descriptor's mode back, must not
+    # make it blocking under send_file's feet, or os.sendfile would wait in
+    # the kernel past the timeout.
+    ours, _peer = stream_pair("unix")  # the peer never reads: the send buffer fills up
+    path = tmp_path / "payload"
+    path.write_bytes(b"x" * (32 << 20))
+    with SocketStreamTransport(ours, 0.1) as transport, path.open("rb") as file:
+        receive = receiver(transport, "recv")
+        start_waiting_first(receive)
+
+        def send_file_timed() -> tuple[str, float]:
+            began = time.monotonic()
+            try:
+                transport.send_file(file, 1.0)
+            except TimeoutError:
+                return "timeout", time.monotonic() - began
+            return "returned", time.monotonic() - began
+
+        sender = spawn(send_file_timed)
+        time.sleep(0.2)  # the send buffer is full: send_file waits for room
+        with pytest.raises(TimeoutError):
+            receive(0.3)  # the first timed wait in C, during the transfer
+        outcome, elapsed = sender.result(10.0)
+        assert outcome == "timeout"
+        assert elapsed < 2.0
+
+
+def test_two_first_timed_waits_at_once_make_one_object_and_both_time_out(
+    spawn: Spawn, stream_pair: PairFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two readers of one stream reach their first timed wait together. The
+    # thread switch that could show the second one a half-made object (no
+    # timeout set yet: an immediate EAGAIN) is forced with a pause inside
+    # settimeout: a mock, since no real resource times a thread switch.
+    from transports.socket._ownership import _TimedWaitSocket
+
+    made: list[object] = []
+    real_settimeout = _TimedWaitSocket.settimeout
+
+    def slow_settimeout(self: socket.socket, value: float | None) -> None:
+        made.append(self)
+        time.sleep(0.05)
+        real_settimeout(self, value)
+
+    monkeypatch.setattr(_TimedWaitSocket, "settimeout", slow_settimeout)
+    ours, _peer = stream_pair("unix")
+    with SocketStreamTransport(ours, 0.1) as transport:
+        receive = receiver(transport, "recv")
+        start_waiting_first(receive)
+        readers = [spawn(lambda: pytest.raises(TimeoutError, receive, 0.3)) for _ in range(2)]
+        for reader in readers:
+            reader.result(5.0)  # each raised TimeoutError, nothing else
+        assert len(made) == 1

@@ -10,11 +10,13 @@ the retry interval, the socket argument and the selector factory.
 
 from __future__ import annotations
 
+import gc
 import selectors
 import socket
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -130,3 +132,32 @@ def test_selector_factory_makes_every_wait(
         assert client.recv(10, 5.0) == b"late"
         assert client.recv(10, 5.0) == b""
     assert peer.result(10.0) == b"late"
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"server_hostname": "a" * 64 + ".example"}, ValueError),  # a label over 63 characters: no IDNA form
+        ({"server_hostname": SERVER_NAME, "session": "not a session"}, TypeError),
+        ({"server_hostname": 42}, TypeError),
+    ],
+)
+def test_arguments_wrap_socket_checks_too_late_close_the_socket_at_once(
+    tcp_pair: TCPPair,
+    client_context: ssl.SSLContext,
+    fd_count: Callable[[], int],
+    options: dict[str, Any],
+    error: type[Exception],
+) -> None:
+    # ssl.SSLContext.wrap_socket checks these only after it moved the
+    # descriptor to its new SSLSocket, which its failure then leaves open to
+    # the garbage collector: they are refused before.
+    ours, _ = tcp_pair()
+    before = fd_count()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        with pytest.raises(error):
+            SSLStreamTransport(ours, client_context, 1.0, **options)
+        assert ours.fileno() == -1
+        assert fd_count() == before - 1
+        gc.collect()  # nothing left behind for the collector to find open

@@ -334,8 +334,9 @@ class SelectorBaseTransport(BaseTransport):
     ) -> _T_Return:
         """Wait until ``fileno`` is readable, then receive, within ``timeout`` (valid and positive).
 
-        A transport with a faster way to wait and receive at once overrides
-        this (the socket transports receive in C with a timeout).
+        A transport with a faster way to wait and receive at once takes it
+        before calling this (the socket transports receive in C with a
+        timeout, when their timeout allows).
 
         Raises:
             TimeoutError: nothing came within ``timeout``.

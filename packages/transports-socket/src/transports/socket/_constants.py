@@ -27,7 +27,7 @@ __all__ = [
 import platform
 import socket
 import sys
-from typing import Final
+from typing import Any, Final
 
 #: The ``retry_interval`` of the transports that the opening functions and
 #: the listeners make, unless told otherwise.
@@ -48,11 +48,24 @@ RECVMSG_FLAGS: Final[int] = getattr(socket, "MSG_CMSG_CLOEXEC", 0) | DONTWAIT
 #: The datagram families whose transports take and give ancillary data.
 ANCILLARY_DATAGRAM_FAMILIES: Final = frozenset({socket.AF_UNIX, socket.AF_INET, socket.AF_INET6})
 
+
 # The receive calls that the transports hand to the receive engine
-# (transports.selector), as ``call(sock, *args)``.
-RECV: Final = socket.socket.recv
-RECV_INTO: Final = socket.socket.recv_into
-RECVFROM: Final = socket.socket.recvfrom
+# (transports.selector), as ``call(sock, *args)``. Functions rather than the
+# methods of socket.socket, so that a subclass of socket.socket that a
+# transport owns has its own methods called on every path, as on the
+# paths that call ``sock.recv`` directly.
+
+
+def RECV(sock: socket.socket, *args: Any) -> bytes:
+    return sock.recv(*args)
+
+
+def RECV_INTO(sock: socket.socket, *args: Any) -> int:
+    return sock.recv_into(*args)
+
+
+def RECVFROM(sock: socket.socket, *args: Any) -> tuple[bytes, Any]:
+    return sock.recvfrom(*args)
 
 
 def _linux_timestamping_option() -> int:

@@ -74,7 +74,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Final, final, overload
 
-from transports.abc import BaseTransport, StreamTransport
+from transports.abc import BaseTransport, StreamTransport, validate_timeout
 from transports.abc._family import closed_error, refuse_subclasses, tls_options
 from transports.selector._family import concurrent_poll
 
@@ -229,7 +229,8 @@ def _accept(sock: socket.socket, family: int, sock_type: int, proto: int) -> tup
         if exc.errno in _ACCEPT_TRANSIENT:
             raise BlockingIOError(errno.EAGAIN, f"the connection went away: {exc.strerror}") from None
         raise
-    # Family, type and protocol given, making the object takes no system call.
+    # Family, type and protocol given, making the object takes no system call
+    # to look them up (CPython only checks the descriptor with getsockname).
     return socket.socket(family, sock_type, proto, fileno=fd), address
 
 
@@ -353,6 +354,8 @@ class SocketListener(SocketOwner):
         Raises:
             As :meth:`accept`.
         """
+        if timeout is None or not timeout >= 0:
+            validate_timeout(timeout)  # before anything else, a closed listener included
         fd = self._sock.fileno()
         args = (self._family, self._type, self._proto)
         users = self._descriptor_users

@@ -96,7 +96,7 @@ of this) follows the same rules, kept here in one place:
 from __future__ import annotations
 
 __all__ = [
-    "DONTWAIT",
+    "DESCRIPTOR_MODE_LOCK",
     "SocketOwner",
     "check_socket",
 ]
@@ -110,6 +110,7 @@ import selectors
 import socket
 import struct
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -131,6 +132,11 @@ except ImportError:  # pragma: no cover - Python built without OpenSSL
     _SSLSocket = None  # type: ignore[assignment,misc]
 
 _T_Return = TypeVar("_T_Return")
+
+#: Held while a descriptor's blocking mode changes after construction (the
+#: first timed wait in C of a stream, ``send_file``), so that one change
+#: never undoes another. Such changes are rare: one lock for all transports.
+DESCRIPTOR_MODE_LOCK: Final = threading.Lock()
 _T_Socket = TypeVar("_T_Socket", bound=socket.socket)
 
 # Where the descriptor may stay in blocking mode: MSG_DONTWAIT exists, and
@@ -288,10 +294,22 @@ class SocketOwner(SelectorBaseTransport):
         self._timed_waits = (
             self._TIMED_WAITS_IN_C and selector_factory is None and self._retry_interval <= _LONGEST_CALL_TIMEOUT
         )
+        if self._timed_waits and not self._SHUTDOWN_ON_CLOSE and sock.fileno() >= 0:
+            # A close() that does not shut down closes the number at once,
+            # whoever waits on it: the second object is made here, before any
+            # call can run, and not on the first wait (see _timed_wait_socket).
+            # Its settimeout makes the descriptor non-blocking; the mode is set below.
+            timed = _TimedWaitSocket(family_of(sock), type_of(sock), sock.proto, fileno=sock.fileno())
+            timed.settimeout(self._retry_interval)
+            self._timed_sock = timed
         self._extra = None
         if _BLOCKING_DESCRIPTOR and self._BLOCKING_DESCRIPTOR_OK and self._bound_blocking_calls(sock):
-            # (A new socket has no timeout: the mode is set only when it must change.)
-            if sock.gettimeout() is not None:
+            # A socket whose timeout is None is in blocking mode as far as
+            # CPython knows (a new, accepted or connected socket is): the mode
+            # is set only when it must change. A descriptor made non-blocking
+            # behind CPython's back stays so; infinite receives then wait with
+            # poll after each EAGAIN, with the same results.
+            if sock.gettimeout() is not None or self._timed_sock is not None:
                 sock.settimeout(None)
             # A selector_factory must make every wait: then no call waits.
             self._blocking_timeout = math.inf if selector_factory is None else math.nan
@@ -331,9 +349,10 @@ class SocketOwner(SelectorBaseTransport):
         descriptor). From then on, :meth:`close` closes the new object.
 
         Raises:
-            Whatever ``wrap`` raises; the owner then still holds the object
-            that holds the descriptor (the old one, unless ``wrap`` took
-            the descriptor before failing, which ``wrap_socket`` does not).
+            Whatever ``wrap`` raises. The owner then still holds the old
+            object; if ``wrap`` took the descriptor before it failed, the new
+            object must close it (``wrap_socket`` does, for the failures its
+            caller has not ruled out beforehand).
         """
         wrapped = wrap(self._sock)
         self._sock = wrapped
@@ -341,34 +360,41 @@ class SocketOwner(SelectorBaseTransport):
         return wrapped
 
     def _timed_wait_socket(self) -> socket.socket:
-        """The socket object of timed waits in C, made on the first such wait.
+        """The socket object of timed waits in C of a stream, made on the first such wait.
 
-        Made lazily: most short connections never wait that way, and the
-        object cost about 3 us of every construction (in-process, two
-        transports made and closed). Its ``settimeout`` switches the shared
-        descriptor to non-blocking mode, which is then switched back where
-        calls block in the kernel (a call of another thread that meets the
-        short-lived non-blocking mode gets ``EAGAIN`` and goes on with
-        ``poll`` waits). A close() that began before the object was stored
-        may have missed it: then it is detached here, before any call on
-        the descriptor.
+        Made lazily on streams: most short connections never wait that way,
+        and the object cost about 3 us of every construction (in-process,
+        two transports made and closed). The caller holds the descriptor
+        number (a stream's close() then keeps it open until the caller
+        leaves), and the object is made under :data:`DESCRIPTOR_MODE_LOCK`:
+        one thread makes it, and it is published only once its timeout is
+        set. Setting that timeout switches the shared descriptor to
+        non-blocking mode; the mode it had is put back (a ``send_file``
+        running, which needs non-blocking mode, changes the mode under the
+        same lock). A close() that began before the object was stored may
+        have missed it: then it is detached here, before any call on it.
 
         Raises:
             OSError: ``EBADF`` once closed, or once a close has begun.
         """
-        sock = self._sock
-        fd = sock.fileno()
-        if fd < 0 or self._closing:
-            raise closed_error()
-        timed = _TimedWaitSocket(family_of(sock), type_of(sock), sock.proto, fileno=fd)
-        self._timed_sock = timed
+        with DESCRIPTOR_MODE_LOCK:
+            timed = self._timed_sock
+            if timed is not None:  # another thread made it meanwhile
+                return timed
+            sock = self._sock
+            fd = sock.fileno()
+            if fd < 0 or self._closing:
+                raise closed_error()
+            timed = _TimedWaitSocket(family_of(sock), type_of(sock), sock.proto, fileno=fd)
+            blocking = os.get_blocking(fd)
+            timed.settimeout(self._retry_interval)
+            if blocking:
+                os.set_blocking(fd, True)
+            self._timed_sock = timed
         # (Read again: another thread's close() may have set it since.)
         if self._closing:  # close() may have looked for it before it was stored
             timed.detach()  # type: ignore[unreachable]
             raise closed_error()
-        timed.settimeout(self._retry_interval)
-        if self._blocking_timeout == math.inf:
-            sock.settimeout(None)
         return timed
 
     def close(self) -> None:
@@ -394,7 +420,8 @@ class SocketOwner(SelectorBaseTransport):
             return
         # The descriptor moves to a bare shell first, so that a thread woken
         # by the shutdown finds the transport's socket closed. Family, type
-        # and protocol given, the shell takes no system call to make, and
+        # and protocol given, making the shell takes no system call to look
+        # them up (CPython still checks the descriptor with getsockname), and
         # the C type has no Python constructor to run (0.9 us less per close).
         family, sock_type, proto = family_of(sock), type_of(sock), sock.proto
         fd = sock.detach()

@@ -80,7 +80,7 @@ from transports.selector._family import IOV_MAX
 
 from ._ancillary import ReceivedAncillaryData, raise_on_truncated_control
 from ._constants import DONTWAIT, RECV, RECV_INTO, RECVMSG_FLAGS
-from ._ownership import SocketOwner
+from ._ownership import DESCRIPTOR_MODE_LOCK, SocketOwner
 from ._raw import family_of
 
 # os.sendfile sends at most this much per call on Linux anyway (0x7ffff000).
@@ -612,10 +612,12 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         sock = self._sock
         # os.sendfile() takes no MSG_DONTWAIT: a blocking descriptor is made
         # non-blocking for the transfer. A blocking call of another thread
-        # meanwhile gets EAGAIN and waits with poll instead.
+        # meanwhile gets EAGAIN and waits with poll instead. (The lock: a
+        # first timed wait of another thread changes the mode too.)
         descriptor_blocks = sock.gettimeout() is None
         if descriptor_blocks:
-            sock.setblocking(False)
+            with DESCRIPTOR_MODE_LOCK:
+                sock.setblocking(False)
         sent = 0
         try:
             while sent < count:
@@ -635,7 +637,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             # os.sendfile() leaves the file position alone; move it past what went.
             file.seek(offset + sent)
             if descriptor_blocks:
-                with contextlib.suppress(OSError):  # closed meanwhile by another thread
+                with DESCRIPTOR_MODE_LOCK, contextlib.suppress(OSError):  # closed meanwhile by another thread
                     sock.settimeout(None)
         return sent
 

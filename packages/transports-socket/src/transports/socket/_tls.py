@@ -251,6 +251,37 @@ def _reset_error() -> ConnectionResetError:
     return ConnectionResetError(errno.ECONNRESET, "The peer reset the connection")
 
 
+def _check_wrap_arguments(server_hostname: object, session: object) -> None:
+    """Refuse what ``wrap_socket`` would refuse only after taking the descriptor.
+
+    It checks the host name's encoding and the session's type after moving
+    the descriptor to the new SSLSocket, and its failure then leaves that
+    object to the garbage collector, open.
+
+    Raises:
+        TypeError: ``session`` is not an :class:`ssl.SSLSession`;
+            ``server_hostname`` is neither text nor bytes.
+        ValueError: ``server_hostname`` has no IDNA encoding (a label over
+            63 characters, for one).
+    """
+    if session is not None and not isinstance(session, ssl.SSLSession):
+        raise TypeError(f"session must be an ssl.SSLSession, not {type(session).__name__}")
+    if server_hostname is None:
+        return
+    if isinstance(server_hostname, str):
+        try:
+            server_hostname.encode("idna")
+        except UnicodeError as exc:
+            raise ValueError(f"server_hostname {server_hostname!r} has no IDNA encoding: {exc}") from None
+    elif isinstance(server_hostname, bytes):
+        try:
+            server_hostname.decode("ascii")
+        except UnicodeError as exc:
+            raise ValueError(f"server_hostname {server_hostname!r} is not ASCII: {exc}") from None
+    else:
+        raise TypeError(f"server_hostname must be str or bytes, not {type(server_hostname).__name__}")
+
+
 def _refuse_a_reset_socket(sock: socket.socket) -> None:
     """Raise ConnectionResetError if the peer reset ``sock``'s connection already.
 
@@ -411,6 +442,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
                 ssl_context, handshake_timeout, shutdown_timeout, server_side, server_hostname
             )
             self.__standard_compatible = bool(standard_compatible)
+            _check_wrap_arguments(server_hostname, session)
             _refuse_a_reset_socket(sock)
             sslsock = self._wrap_socket(
                 partial(
