@@ -63,8 +63,9 @@ of this) follows the same rules, kept here in one place:
 
 - **Timed waits in C.** A receive that waits first with a finite timeout
   of at least ``retry_interval`` goes through a second socket object on
-  the same descriptor (:class:`_TimedWaitSocket`, made on the first such
-  wait: :meth:`SocketOwner._timed_wait_socket`), kept in CPython's
+  the same descriptor (:class:`_TimedWaitSocket`; a stream's is made on
+  the first such wait, :meth:`SocketOwner._timed_wait_socket`, a
+  datagram transport's in the constructor), kept in CPython's
   timeout mode with ``retry_interval`` as its timeout: its ``recv`` polls
   and then receives (``MSG_DONTWAIT``) in C, as a plain socket with
   ``settimeout`` does, instead of a ``poll`` made from Python. After a
