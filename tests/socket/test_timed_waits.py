@@ -343,7 +343,12 @@ def test_two_first_timed_waits_at_once_make_one_object_and_both_time_out(
     with SocketStreamTransport(ours, 0.1) as transport:
         receive = receiver(transport, "recv")
         start_waiting_first(receive)
-        readers = [spawn(lambda: pytest.raises(TimeoutError, receive, 0.3)) for _ in range(2)]
+
+        def receive_times_out() -> None:
+            with pytest.raises(TimeoutError):
+                receive(0.3)
+
+        readers = [spawn(receive_times_out) for _ in range(2)]
         for reader in readers:
             reader.result(5.0)  # each raised TimeoutError, nothing else
         assert len(made) == 1
