@@ -49,6 +49,12 @@ def require_kind(kind: str) -> None:
         pytest.skip("no IPv6 loopback (::1) on this machine")
 
 
+@pytest.fixture(name="require_kind")
+def require_kind_fixture() -> Callable[[str], None]:
+    """:func:`require_kind`, for test modules (a conftest is not imported by name)."""
+    return require_kind
+
+
 @pytest.fixture
 def cleanup() -> Iterator[Callable[[Any], Any]]:
     """Register something with a ``close()`` method to close at teardown; returns it."""

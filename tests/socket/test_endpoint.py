@@ -59,31 +59,18 @@ OVERSIZE = {"udp4": 70000, "udp6": 70000, "unix": 4 << 20}
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _ipv6_loopback_works() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-IPV6_LOOPBACK = _ipv6_loopback_works()
 LINUX = sys.platform == "linux"
 
 
 @pytest.fixture(params=KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
+def kind(request: pytest.FixtureRequest, require_kind: Callable[[str], None]) -> str:
     value: str = request.param
-    if value == "udp6" and not IPV6_LOOPBACK:
-        pytest.skip("no IPv6 loopback (::1) on this machine")
+    require_kind(value)
     return value
 
 
 @pytest.fixture
-def bound(cleanup: Callable[[Any], Any], short_tmp_dir: str) -> Bound:
+def bound(cleanup: Callable[[Any], Any], short_tmp_dir: str, require_kind: Callable[[str], None]) -> Bound:
     """Make a bound, unconnected datagram socket of a kind, closed at teardown.
 
     A blocking socket with a timeout of PEER_TIMEOUT, until an endpoint takes it.
@@ -95,8 +82,7 @@ def bound(cleanup: Callable[[Any], Any], short_tmp_dir: str) -> Bound:
             sock: socket.socket = cleanup(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
             sock.bind(os.path.join(short_tmp_dir, f"s{next(numbers)}"))
         else:
-            if kind == "udp6" and not IPV6_LOOPBACK:
-                pytest.skip("no IPv6 loopback (::1) on this machine")
+            require_kind(kind)
             family, host = HOSTS[kind]
             sock = cleanup(socket.socket(family, socket.SOCK_DGRAM))
             sock.bind((host, 0))
@@ -248,9 +234,7 @@ def test_replies_come_from_the_address_each_request_was_sent_to(cleanup: Callabl
 
 @pytest.mark.skipif(not LINUX, reason="IPV6_PKTINFO as Linux has it")
 def test_ipv6_replies_with_packet_info(bound: Bound) -> None:
-    if not IPV6_LOOPBACK:
-        pytest.skip("no IPv6 loopback (::1) on this machine")
-    client = bound("udp6")
+    client = bound("udp6")  # skips without an IPv6 loopback
     with SocketDatagramEndpoint(bound("udp6"), RETRY_INTERVAL) as server:
         server.extra(SocketAttribute.socket).setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
         client.connect(address_of(server))
@@ -599,10 +583,9 @@ def test_unix_packets_round_trip_whole(bound: Bound, packets: list[bytes]) -> No
 
 
 @pytest.fixture(params=["udp4", "udp6"])
-def ip_kind(request: pytest.FixtureRequest) -> str:
+def ip_kind(request: pytest.FixtureRequest, require_kind: Callable[[str], None]) -> str:
     value: str = request.param
-    if value == "udp6" and not IPV6_LOOPBACK:
-        pytest.skip("no IPv6 loopback (::1) on this machine")
+    require_kind(value)
     return value
 
 
