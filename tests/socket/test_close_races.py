@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -69,3 +71,41 @@ def test_year_long_retry_interval_and_month_long_timeout() -> None:
             assert transport.recv(10, 30 * 86400.0) == b"later"
         finally:
             timer.join()
+
+
+@pytest.mark.usefixtures("fast_thread_switching")
+@pytest.mark.parametrize(("kind", "timeout"), [("unix", math.inf), ("unix", 30.0), ("tcp4", math.inf), ("tcp4", 30.0)])
+def test_close_racing_a_receive_never_reads_as_the_end_of_the_stream(
+    stream_pair: Callable[[str], tuple[socket.socket, socket.socket]], kind: str, timeout: float
+) -> None:
+    """A receive that a close() of another thread overlaps fails with EBADF, wherever the close lands.
+
+    The peer sends nothing and stays open: an empty result could only come
+    from the close's own shutdown, read as an end of stream. The close lands
+    before the receive starts, while it waits in the kernel or in poll, or
+    as it registers its wait; half of the receives wait first.
+    """
+    for attempt in range(300):
+        ours, _peer = stream_pair(kind)
+        transport = SocketStreamTransport(ours, 30.0)  # only the shutdown may end the wait
+        if attempt % 2:
+            with pytest.raises(TimeoutError):
+                transport.recv(10, 0)  # the next receives wait first
+        result: list[object] = []
+
+        def receive(transport: SocketStreamTransport = transport, result: list[object] = result) -> None:
+            try:
+                result.append(transport.recv(10, timeout))
+            except OSError as exc:
+                result.append(exc)
+
+        reader = threading.Thread(target=receive)
+        reader.start()
+        if attempt % 3:
+            time.sleep(0.0005 * (attempt % 5))
+        transport.close()
+        reader.join(10)
+        assert not reader.is_alive(), "the close did not end the receive"
+        (outcome,) = result
+        assert isinstance(outcome, OSError), f"the receive returned {outcome!r}"
+        assert outcome.errno == errno.EBADF

@@ -137,7 +137,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         OSError: ``sock`` is closed.
     """
 
-    __slots__ = ("_unix",)
+    __slots__ = ()
 
     _SHUTDOWN_ON_CLOSE = True
 
@@ -148,8 +148,9 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         *,
         selector_factory: Callable[[], selectors.BaseSelector] | None = None,
     ) -> None:
-        super().__init__(sock, socket.SOCK_STREAM, retry_interval, selector_factory)
-        self._unix: bool = family_of(sock) == socket.AF_UNIX
+        # Named rather than found through super(): no proxy object to make on
+        # every construction.
+        SocketOwner.__init__(self, sock, socket.SOCK_STREAM, retry_interval, selector_factory)
 
     # ------------------------------------------------------------ reading --
 
@@ -669,7 +670,7 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
     # -------------------------------------------------------------- other --
 
     def _check_unix(self) -> None:
-        if not self._unix:
+        if family_of(self._sock) != socket.AF_UNIX:
             raise UnsupportedOperation("Ancillary data needs an AF_UNIX socket")
 
 
