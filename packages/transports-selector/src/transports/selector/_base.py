@@ -456,8 +456,7 @@ class SelectorBaseTransport(BaseTransport):
         else:
             poller = self._read_poller
             if poller is None or self._read_fd != fileno:
-                poller = self._read_poller = select.poll()
-                poller.register(fileno, _POLLIN)
+                poller = self._read_poller = self._new_read_poller(fileno)
                 self._read_fd = fileno
         # poll() takes milliseconds; round up so a short wait is not a busy loop.
         milliseconds = None if timeout == math.inf else math.ceil(timeout * 1000.0)
@@ -468,12 +467,30 @@ class SelectorBaseTransport(BaseTransport):
             # of one transport): this wait gets a poll object of its own.
             if not concurrent_poll(exc):
                 raise
-            poller = select.poll()
-            poller.register(fileno, _POLLOUT if want_write else _POLLIN)
+            if want_write:
+                poller = select.poll()
+                poller.register(fileno, _POLLOUT)
+            else:
+                poller = self._new_read_poller(fileno)
             events = poller.poll(milliseconds)
         if events and events[0][1] & _POLLNVAL:
             raise closed_error()
         return bool(events)
+
+    def _new_read_poller(self, fileno: int) -> select.poll:
+        """A ``poll`` object for the read waits on ``fileno``.
+
+        Made on the first such wait and kept in ``_read_poller`` for the
+        next ones (set ``_read_poller`` to :data:`None` to have the next
+        wait make a new one). Override it to wait on more descriptors at
+        once: the socket listeners add a waker that their close() makes
+        readable. A wait then ends when any of them is ready, and a wait of
+        another thread that is running on it gets one of its own, made the
+        same way.
+        """
+        poller = select.poll()
+        poller.register(fileno, _POLLIN)
+        return poller
 
     def _release_descriptor(self, *, raise_errors: bool = False) -> None:
         """Close what :meth:`close` left in ``_pending_close``, once no call holds the number.

@@ -17,11 +17,10 @@ Neither is public: names and behaviour may change in any release.
 
 from __future__ import annotations
 
-__all__ = ["IOV_MAX", "SUBCLASSING_SURFACE", "concurrent_poll"]
+__all__ = ["IOV_MAX", "SUBCLASSING_SURFACE"]
 
 from typing import Final
 
-from ._base import concurrent_poll
 from ._stream import IOV_MAX
 
 SUBCLASSING_SURFACE: Final = frozenset(
@@ -30,6 +29,8 @@ SUBCLASSING_SURFACE: Final = frozenset(
         "_retry",
         "_after_would_block",
         "_wait_held",
+        "_new_read_poller",
+        "_read_poller",
         "_retry_interval",
         "_selector_factory",
         # The receive engine.

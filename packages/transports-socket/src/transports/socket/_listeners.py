@@ -76,7 +76,6 @@ from typing import Any, Final, final, overload
 
 from transports.abc import BaseTransport, StreamTransport, validate_timeout
 from transports.abc._family import closed_error, refuse_subclasses, tls_options
-from transports.selector._family import concurrent_poll
 
 from ._attributes import INETSocketAttribute, SocketAttribute, UNIXSocketAttribute
 from ._constants import DEFAULT_RETRY_INTERVAL
@@ -88,7 +87,6 @@ from ._tls import SSLStreamTransport
 DEFAULT_BACKLOG: Final = 128
 
 _POLLIN: Final[int] = getattr(select, "POLLIN", 0)
-_POLLNVAL: Final[int] = getattr(select, "POLLNVAL", 0)
 
 # Errors of accept() that concern one connection only, which went away before
 # it was taken (ECONNABORTED), or, on Linux, errors already pending on it: the
@@ -276,7 +274,7 @@ class SocketListener(SocketOwner):
             left untouched and stays yours.
     """
 
-    __slots__ = ("_accept_fd", "_accept_poller", "_family", "_nodelay", "_proto", "_type", "_unlink_target", "_waker")
+    __slots__ = ("_family", "_nodelay", "_proto", "_type", "_unlink_target", "_waker")
 
     # The listening socket is never shut down (see the module docstring), and
     # accept() takes no MSG_DONTWAIT: the descriptor is non-blocking.
@@ -285,9 +283,6 @@ class SocketListener(SocketOwner):
     _TIMED_WAITS_IN_C = False
 
     _waker: _Waker | None
-    #: The poll object of accept's waits: the listening socket and the waker.
-    _accept_poller: select.poll | None
-    _accept_fd: int
     #: The listening socket's family, type and protocol, as numbers: those of
     #: every accepted socket.
     _family: int
@@ -308,8 +303,6 @@ class SocketListener(SocketOwner):
             waker.close()
             raise
         self._waker = waker
-        self._accept_poller = None
-        self._accept_fd = -1
         self._family, self._type, self._proto = family_of(sock), type_of(sock), sock.proto
         self._nodelay = bool(nodelay) and self._family in (socket.AF_INET, socket.AF_INET6)
         self._unlink_target = None
@@ -394,29 +387,15 @@ class SocketListener(SocketOwner):
             sock.close()
             raise
 
-    def _wait_held(self, fileno: int, want_write: bool, timeout: float) -> bool:
-        # The waits of _retry(): the listening socket and the waker together,
-        # so that close() ends them at once.
+    def _new_read_poller(self, fileno: int) -> select.poll:
+        # The waits of accept poll the waker too, so that close() ends them at once.
         waker = self._waker
-        if waker is None or want_write or self._selector_factory is not None:
-            return super()._wait_held(fileno, want_write, timeout)
-        poller = self._accept_poller
-        if poller is None or self._accept_fd != fileno:
-            poller = self._accept_poller = _poller_for(fileno, waker.read_fd)
-            self._accept_fd = fileno
-        milliseconds = None if timeout == math.inf else math.ceil(timeout * 1000.0)
-        try:
-            events = poller.poll(milliseconds)
-        except RuntimeError as exc:
-            # Another thread waits on the same poll object: this wait gets its
-            # own. (A signal handler's RuntimeError goes on up.)
-            if not concurrent_poll(exc):
-                raise
-            events = _poller_for(fileno, waker.read_fd).poll(milliseconds)
-        for fd, mask in events:
-            if fd == fileno and mask & _POLLNVAL:
-                raise closed_error()
-        return bool(events)
+        if waker is None:
+            return super()._new_read_poller(fileno)
+        poller = select.poll()
+        poller.register(fileno, _POLLIN)
+        poller.register(waker.read_fd, _POLLIN)
+        return poller
 
     # ----------------------------------------------------------- closing --
 
@@ -470,8 +449,7 @@ class SocketListener(SocketOwner):
             self._waker = _Waker() if self._sock.fileno() >= 0 else None
         except OSError:
             self._waker = None  # waits then notice a close within retry_interval
-        self._accept_poller = None
-        self._accept_fd = -1
+        self._read_poller = None  # it polls the old waker
         old.close()
 
     @property
@@ -500,13 +478,6 @@ class SocketListener(SocketOwner):
                 waker.close()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
-
-
-def _poller_for(listening_fd: int, waker_fd: int) -> select.poll:
-    poller = select.poll()
-    poller.register(listening_fd, _POLLIN)
-    poller.register(waker_fd, _POLLIN)
-    return poller
 
 
 # ----------------------------------------------------------- TLSListener --
