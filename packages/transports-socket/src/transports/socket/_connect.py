@@ -19,6 +19,7 @@ from __future__ import annotations
 
 __all__ = ["connect_tcp", "connect_tls", "connect_unix"]
 
+import _socket
 import errno
 import math
 import os
@@ -38,7 +39,9 @@ from ._tls import SSLStreamTransport
 
 DEFAULT_HAPPY_EYEBALLS_DELAY = 0.25
 
-AddressInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
+#: What the resolver gives: family, type, protocol, canonical name, address
+#: (the numbers as plain ints).
+AddressInfo = tuple[int, int, int, str, Any]
 
 
 def connect_tcp(
@@ -242,18 +245,28 @@ def _check_host_port(host: object, port: object) -> None:
         raise ValueError(f"port must be 0 to 65535, not {port}")
 
 
-def _resolve(host: str, port: int, family: socket.AddressFamily, deadline: float) -> list[AddressInfo]:
+def _resolve(host: str, port: int, family: int, deadline: float) -> list[AddressInfo]:
     """The addresses of ``host``, in the order to try them; resolution within the budget."""
+    # An address needs no resolver: no thread, no wait. Asked of the C
+    # function, not of socket.getaddrinfo(), which turns every family and
+    # type into an enum member, and with an ASCII host as bytes, which CPython
+    # would otherwise pass through the idna codec, written in Python (it
+    # leaves ASCII labels as they are): a tenth of the client CPU of a
+    # connect, 64 B round trip and close (bench, tcp-connect: 1.39x -> 1.27x
+    # plain with a finite timeout, 1.23x -> 1.13x with an infinite one).
+    try:
+        name: str | bytes = host.encode("ascii")
+    except UnicodeEncodeError:
+        name = host
     found: list[AddressInfo]
     try:
-        # An address needs no resolver: no thread, no wait.
-        found = list(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST))
+        found = _socket.getaddrinfo(name, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
     except socket.gaierror:
         found = _resolve_in_thread(host, port, family, deadline)
     return found if len(found) < 2 else _interleave(found)
 
 
-def _resolve_in_thread(host: str, port: int, family: socket.AddressFamily, deadline: float) -> list[AddressInfo]:
+def _resolve_in_thread(host: str, port: int, family: int, deadline: float) -> list[AddressInfo]:
     # getaddrinfo takes no timeout: it runs in a thread, and the budget ends
     # the wait for it (the thread then finishes on its own, its result unused).
     outcome: list[Any] = []

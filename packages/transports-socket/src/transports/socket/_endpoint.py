@@ -635,7 +635,7 @@ def _first_bound(
         OSError: every attempt failed; ``EAFNOSUPPORT`` when no pair has a
             common family.
     """
-    attempts: list[tuple[socket.AddressFamily, Any, Any]] = []
+    attempts: list[tuple[int, Any, Any]] = []
     if remote_infos is None:
         assert local_infos is not None
         attempts = [(info[0], info[4], None) for info in local_infos]
