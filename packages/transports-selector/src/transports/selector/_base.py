@@ -264,14 +264,15 @@ class SelectorBaseTransport(BaseTransport):
     # ------------------------------------------------------ the receive engine --
     #
     # Every receive of every layer (pipes, socket streams and datagrams, the
-    # datagram endpoint) is the same few lines around one non-blocking call,
-    # named as ``call(target, *args)``: ``os.read`` with ``(bufsize,)`` on a
-    # descriptor, ``socket.socket.recv`` with ``(bufsize, MSG_DONTWAIT)`` on
-    # a socket. The method itself makes the call on its two hot paths, with
-    # no Python call in between: trying first, and the call right after a
-    # wait. Everything else is here, once: the rule of trying or waiting
-    # first (see "Receiving" in the module docstring), the wait, the
-    # retries, the validation of the timeout. The skeleton of a receive:
+    # datagram endpoint, TLS over a socket) is the same few lines around one
+    # non-blocking call, named as ``call(target, *args)``: ``os.read`` with
+    # ``(bufsize,)`` on a descriptor, ``socket.socket.recv`` with
+    # ``(bufsize, MSG_DONTWAIT)`` on a socket, a read of OpenSSL's object.
+    # The method itself makes the call on its two hot paths, with no Python
+    # call in between: trying first, and the call right after a wait.
+    # Everything else is here, once: the rule of trying or waiting first
+    # (see "Receiving" in the module docstring), the wait, the retries, the
+    # validation of the timeout. The skeleton of a receive:
     #
     #     if timeout is not None and timeout > 0:
     #         waits_first = self._read_waits_first
@@ -289,6 +290,10 @@ class SelectorBaseTransport(BaseTransport):
     #: argument (a descriptor, a socket), read again after every wait: a
     #: close() during the wait may have changed it.
     _RECEIVE_TARGET: ClassVar[str] = ""
+
+    #: What a receive call raises when it would block (OpenSSL's reads raise
+    #: its two "want" errors instead).
+    _RECEIVE_WOULD_BLOCK: ClassVar[tuple[type[Exception], ...]] = (BlockingIOError,)
 
     def _receive(self, fileno: int, call: Callable[..., _T_Return], args: tuple[Any, ...], timeout: float) -> _T_Return:
         """A receive that neither tries first with a positive timeout nor waits first.
@@ -310,24 +315,35 @@ class SelectorBaseTransport(BaseTransport):
             result = self._receive_noblock(call, args)
         except WouldBlockOnRead:
             return self._receive_after_would_block(fileno, call, args, timeout)
+        except WouldBlockOnWrite:  # OpenSSL must write first
+            return self._receive_after_would_block(fileno, call, args, timeout, want_write=True)
         if not self._read_waits_first:
             self._read_probe_found_data()
         return result
 
     def _receive_after_would_block(
-        self, fileno: int, call: Callable[..., _T_Return], args: tuple[Any, ...], timeout: float
+        self,
+        fileno: int,
+        call: Callable[..., _T_Return],
+        args: tuple[Any, ...],
+        timeout: float,
+        *,
+        want_write: bool = False,
     ) -> _T_Return:
         """Finish a receive whose first try would block: wait, then retry, within ``timeout``.
 
         ``timeout`` must be valid; ``0`` raises :exc:`TimeoutError` at
-        once. The next receives wait first.
+        once. The next receives wait first. With ``want_write`` (a TLS read
+        that must write first), the wait is for room to write, and says
+        nothing of when data comes: the next receives try first still.
 
         Raises:
             TimeoutError: nothing came within ``timeout``.
             OSError: ``EBADF`` once closed; whatever ``call`` raises.
         """
-        self._read_would_block()
-        return self._after_would_block(fileno, partial(self._receive_noblock, call, args), False, timeout)[0]
+        if not want_write:
+            self._read_would_block()
+        return self._after_would_block(fileno, partial(self._receive_noblock, call, args), want_write, timeout)[0]
 
     def _receive_waiting_first(
         self, fileno: int, call: Callable[..., _T_Return], args: tuple[Any, ...], timeout: float
@@ -345,7 +361,7 @@ class SelectorBaseTransport(BaseTransport):
         deadline = self._wait_readable(fileno, timeout)
         try:
             return call(getattr(self, self._RECEIVE_TARGET), *args)
-        except BlockingIOError:
+        except self._RECEIVE_WOULD_BLOCK:
             pass
         return self._retry(partial(self._receive_noblock, call, args), time_left(deadline))[0]
 
