@@ -13,7 +13,10 @@ separate processes on loopback (or over pipes to a child process):
   ``ssl.SSLSocket``; ``os.read``/``os.write``);
 - ``easynetwork``: easynetwork 1.2.0's synchronous transports, where it has
   an equivalent (it is installed in the benchmark environment only);
-- ``control``: a second ``plain`` client on a connection of its own.
+- ``control``: a second ``plain`` client on a connection of its own;
+- ``floor`` (connection-churn only): the socket in the least a transport
+  object can be, one that holds it, shuts it down on close and warns when
+  dropped open, with no timeouts: what wrapping alone costs.
 
 The clients run interleaved, in ``--repeat`` x ``--slices`` rounds (bulk
 rows: ``--slices`` / 5, so that a slice outlasts the socket buffers): in
@@ -58,6 +61,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -619,6 +623,8 @@ def connection_churn(impl: str, timeout: float) -> Runner:
     listening.settimeout(None if timeout == math.inf else timeout)
     if impl == "ours":
         from transports.socket import SocketStreamTransport as Transport
+    elif impl == "floor":
+        Transport = FloorTransport  # type: ignore[assignment,misc]
     else:
         from easynetwork.lowlevel.api_sync.transports.socket import (  # type: ignore[no-redef]
             SocketStreamTransport as Transport,
@@ -632,6 +638,42 @@ def connection_churn(impl: str, timeout: float) -> Runner:
                 transport.send_all(transport.recv(len(PING), timeout), timeout)
 
     return Runner(run, close)
+
+
+class FloorTransport:
+    """The least a transport object can be: the floor of the connection-churn row.
+
+    It holds the socket, calls its blocking methods with no timeout, shuts
+    it down on close (which a close from another thread needs) and warns
+    when it is dropped open. Nothing a real transport adds (timeouts, the
+    waits, the checks, the state for closing from another thread) is here.
+    """
+
+    __slots__ = ("_sock",)
+
+    def __init__(self, sock: socket.socket, retry_interval: float) -> None:
+        self._sock = sock
+
+    def __enter__(self) -> FloorTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def recv(self, bufsize: int, timeout: float) -> bytes:
+        return self._sock.recv(bufsize)
+
+    def send_all(self, data: bytes, timeout: float) -> None:
+        self._sock.sendall(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+
+    def __del__(self) -> None:
+        if self._sock.fileno() >= 0:
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
 
 
 def wrap_close(impl: str, timeout: float) -> Runner:
@@ -764,6 +806,8 @@ def build_rows(tls: TLSSetup, have_easynetwork: bool, control: bool = False) -> 
                     maker = lambda address, timeout, impl=impl: udp_endpoint_pingpong(impl, address, timeout)  # noqa: E731
             elif row.name == "connection-churn":
                 maker = lambda address, timeout, impl=impl: connection_churn(impl, timeout)  # noqa: E731
+                if client == "ours":
+                    row.clients["floor"] = lambda address, timeout: connection_churn("floor", timeout)
             elif row.name == "wrap-close":
                 maker = lambda address, timeout, impl=impl: wrap_close(impl, timeout)  # noqa: E731
             elif row.name == "lines-recv-until":
@@ -992,6 +1036,10 @@ def markdown(results: list[dict[str, Any]], checks: list[tuple[str, bool, str]],
                 f"| {fmt(r['cpu_control_plain'], r['cpu_control_plain_interval'], 3)} |"
             )
         lines.append(line)
+    floors = [r for r in results if r.get("cpu_floor_plain") is not None]
+    if floors:
+        lines += ["", "The floor of wrapping a socket (the `floor` client, CPU floor/plain):", ""]
+        lines += [f"- {r['row']} [{r['timeout']}]: {fmt(r['cpu_floor_plain'])}" for r in floors]
     lines += ["", "Budget:", ""]
     lines += [f"- {'PASS' if ok else 'FAIL'} {label}: {detail}" for label, ok, detail in checks]
     return "\n".join(lines) + "\n"
@@ -1120,6 +1168,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cpu_control_plain": paired_ratio(samples, "control", "plain", "cpu"),
                     "cpu_control_plain_interval": median_interval(samples, "control", "plain", "cpu", slices),
                     "wall_easynetwork_ours": paired_ratio(samples, "easynetwork", "ours", "wall"),
+                    "cpu_floor_plain": paired_ratio(samples, "floor", "plain", "cpu"),
                     "ours_cpu_us": statistics.median(s.cpu for s in samples["ours"]) * 1e6,
                     "samples": {impl: [vars(s) for s in values] for impl, values in samples.items()},
                 }
@@ -1127,7 +1176,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{row.name} [{label}]: CPU ours/plain {fmt(result['cpu_ours_plain'])}, "
                     f"wall {fmt(result['wall_ours_plain'])}, CPU easynetwork/ours "
-                    f"{fmt(result['cpu_easynetwork_ours'])} ({time.perf_counter() - started:.1f} s)",
+                    f"{fmt(result['cpu_easynetwork_ours'])}"
+                    + (f", CPU floor/plain {fmt(result['cpu_floor_plain'])}" if result["cpu_floor_plain"] else "")
+                    + f" ({time.perf_counter() - started:.1f} s)",
                     file=sys.stderr,
                     flush=True,
                 )

@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = ["tcp-pingpong", "unix-pingpong", "udp-pingpong", "tcp-bulk", "gather", "tls-pingpong", "pipe-pingpong"]
+ROWS = [
+    "tcp-pingpong",
+    "unix-pingpong",
+    "udp-pingpong",
+    "tcp-bulk",
+    "gather",
+    "tls-pingpong",
+    "pipe-pingpong",
+    "connection-churn",
+]
 
 
 @pytest.mark.timeout(180)
@@ -56,10 +65,16 @@ def test_bench_writes_table_and_json(tmp_path: Path) -> None:
         assert len(r["samples"]["ours"]) == len(r["samples"]["plain"]) == 5 * slices  # repetitions x slices
         control_low, control_high = r["wall_control_plain_interval"]  # the A/A control ran too
         assert 0 < control_low <= control_high
+        if r["row"] == "connection-churn":  # and the floor of wrapping a socket
+            assert r["cpu_floor_plain"] > 0
+            assert len(r["samples"]["floor"]) == 5 * slices
+        else:
+            assert r["cpu_floor_plain"] is None
     table = (tmp_path / "latest.md").read_text()
     assert table in result.stdout
     assert "| tcp-pingpong | round trip of 64 B | inf |" in table
     assert "Budget:" in table
+    assert "- connection-churn [inf]: " in table.split("The floor of wrapping a socket")[1]
     assert ("development mode was on" in table) == report["meta"]["dev_mode"]
     assert list(scratch.iterdir()) == []  # Unix socket directories and certificates are gone
     assert report["meta"]["slices"] == 40
