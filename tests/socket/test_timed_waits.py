@@ -352,3 +352,21 @@ def test_two_first_timed_waits_at_once_make_one_object_and_both_time_out(
         for reader in readers:
             reader.result(5.0)  # each raised TimeoutError, nothing else
         assert len(made) == 1
+
+
+def test_the_first_timed_wait_leaves_a_non_blocking_descriptor_non_blocking(stream_pair: PairFactory) -> None:
+    # A descriptor made non-blocking behind CPython's back (gettimeout() says
+    # None) stays so: other holders of the same open file may rely on it.
+    ours, peer = stream_pair("unix")
+    os.set_blocking(ours.fileno(), False)
+    assert ours.gettimeout() is None
+    with SocketStreamTransport(ours, 1.0) as transport:
+        assert not os.get_blocking(ours.fileno())
+        start_waiting_first(lambda timeout: transport.recv(100, timeout))
+        timer = threading.Timer(0.05, peer.sendall, (b"late",))
+        timer.start()
+        try:
+            assert transport.recv(100, 5.0) == b"late"  # a timed wait in C: the timeout is at least retry_interval
+        finally:
+            timer.join(5)
+        assert not os.get_blocking(ours.fileno())

@@ -231,3 +231,15 @@ def test_non_blocking_calls_after_close_raise_ebadf(tls_pair: TLSPair) -> None:
         with pytest.raises(OSError) as caught:
             operation()
         assert caught.value.errno == errno.EBADF
+
+
+@pytest.mark.parametrize("waiting_first", [False, True])
+def test_recv_of_a_negative_size_fails_at_once(tls_pair: TLSPair, waiting_first: bool) -> None:
+    client, _server = tls_pair()
+    if waiting_first:
+        with pytest.raises(TimeoutError):
+            client.recv(10, 0)  # the next receives wait first
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="negative"):
+        client.recv(-1, 5.0)
+    assert time.monotonic() - start < MARGIN, "refused only after a wait"

@@ -360,10 +360,16 @@ class SelectorBaseTransport(BaseTransport):
         """
         deadline = self._wait_readable(fileno, timeout)
         try:
-            return call(getattr(self, self._RECEIVE_TARGET), *args)
+            result = call(getattr(self, self._RECEIVE_TARGET), *args)
         except self._RECEIVE_WOULD_BLOCK:
-            pass
-        return self._retry(partial(self._receive_noblock, call, args), time_left(deadline))[0]
+            return self._retry(partial(self._receive_noblock, call, args), time_left(deadline))[0]
+        except OSError:
+            if self._closing:  # what a close() of another thread made of the wait
+                raise closed_error() from None
+            raise
+        if not result and self._closing:  # the same: a shutdown read as an end of stream
+            raise closed_error()
+        return result
 
     def _receive_noblock(self, call: Callable[..., _T_Return], args: tuple[Any, ...]) -> _T_Return:
         """Make the receive ``call`` once, without blocking.

@@ -30,20 +30,25 @@ of this) follows the same rules, kept here in one place:
   Elsewhere, and for TLS (OpenSSL's reads and writes take no flags), the
   descriptor is switched to non-blocking mode.
 
-- **One source of truth for "closed".** A transport is closed when its
-  socket's descriptor is ``-1``. Nothing else is stored, so there is no
-  flag to fall out of step, and every socket method called on a closed
-  socket already raises ``OSError(EBADF)``: the hot paths need no check
-  of their own and cannot hang (a wait on descriptor ``-1`` raises
-  ``EBADF`` as well).
+- **Closed, and closing.** A transport is closed when its socket's
+  descriptor is ``-1`` (:meth:`SocketOwner.is_closed`): every socket
+  method called on a closed socket already raises ``OSError(EBADF)``, so
+  the hot paths need no check of their own and cannot hang (a wait on
+  descriptor ``-1`` raises ``EBADF`` as well). ``_closing`` says that a
+  close() has begun: it is set first, under a lock that lets one close()
+  of several go on, and checked where a call may have met that close()
+  half-way (below).
 
 - **Closing from another thread.** On Linux, closing a descriptor does not
   wake a thread that polls it, or that waits in a system call on it; a
   shutdown does. For stream sockets, ``close()`` marks the transport as
   closing, shuts the connection down, and closes the descriptor. A call
-  that the shutdown wakes in the kernel ends with an end of stream or an
-  error, and checks that mark before it reports either: it raises
-  ``EBADF`` instead. A call that uses the descriptor *number* rather than
+  that the shutdown ends (woken in the kernel, or made between the
+  shutdown and the close) gets an end of stream or an error (``EPIPE``),
+  and checks that mark before it reports either: it raises ``EBADF``
+  instead. Every receive and send of a stream socket makes that check
+  where it has an empty result or an error, which costs nothing on the
+  paths that move data. A call that uses the descriptor *number* rather than
   the socket object registers first, and the number is closed only when
   the last such call returns ("Closing from another thread" in
   :mod:`transports.selector`'s base class;
@@ -143,6 +148,12 @@ _T_Return = TypeVar("_T_Return")
 #: never undoes another. Such changes are rare: one lock for all transports.
 DESCRIPTOR_MODE_LOCK: Final = threading.Lock()
 _T_Socket = TypeVar("_T_Socket", bound=socket.socket)
+
+# Taken by close() only to mark the transport closing, so that one close()
+# of two from different threads goes on: the shutdown reads the descriptor
+# number outside the GIL, and must never meet another thread's close of that
+# number (which a file opened meanwhile could take).
+_CLOSE_CLAIM: Final = threading.Lock()
 
 # Where the descriptor may stay in blocking mode: MSG_DONTWAIT exists, and
 # SO_RCVTIMEO / SO_SNDTIMEO can bound blocking calls where a close would not
@@ -392,10 +403,10 @@ class SocketOwner(SelectorBaseTransport):
             if fd < 0 or self._closing:
                 raise closed_error()
             timed = _TimedWaitSocket(family_of(sock), type_of(sock), sock.proto, fileno=fd)
-            # The mode is read from the owned socket's timeout, which every
-            # change of mode sets (one fcntl call fewer), and put back with
-            # one ioctl, not two fcntl calls.
-            blocking = sock.gettimeout() is None
+            # (The mode put back with one ioctl, not two fcntl calls. Read
+            # from the descriptor, not from the socket's timeout: a descriptor
+            # made non-blocking behind CPython's back stays so.)
+            blocking = os.get_blocking(fd)
             timed.settimeout(self._retry_interval)
             if blocking:
                 sock.setblocking(True)
@@ -419,7 +430,10 @@ class SocketOwner(SelectorBaseTransport):
                 transport already closed; when the call still holding the
                 number closes it, that call ignores such an error).
         """
-        self._closing = True  # first: see "Closing from another thread" in transports.selector
+        with _CLOSE_CLAIM:
+            if self._closing:
+                return  # another thread's close() closes it
+            self._closing = True  # first: see "Closing from another thread" in transports.selector
         timed = self._timed_sock
         if timed is not None:
             timed.detach()  # first: a thread waiting in it must find it closed
@@ -439,7 +453,7 @@ class SocketOwner(SelectorBaseTransport):
             except OSError:
                 pass  # not connected, reset already, or closed already
             finally:
-                _socket.socket.close(sock)  # idempotent, as when two threads close at once
+                _socket.socket.close(sock)
             return
         # A call holds the number (a wait, a gather write, send_file): the
         # descriptor moves to a bare shell first, so that the call, woken by
@@ -449,7 +463,7 @@ class SocketOwner(SelectorBaseTransport):
         # up (CPython still checks the descriptor with getsockname).
         family, sock_type, proto = family_of(sock), type_of(sock), sock.proto
         fd = sock.detach()
-        if fd < 0:  # closed already, or another thread's close() got there first
+        if fd < 0:  # closed already, behind the transport's back
             return
         shell = _socket.socket(family, sock_type, proto, fd)
         try:
@@ -471,9 +485,15 @@ class SocketOwner(SelectorBaseTransport):
         # the socket, with MSG_DONTWAIT among ``args``.
         sock = self._sock
         try:
-            return call(sock, *args)
+            result = call(sock, *args)
         except BlockingIOError:
             raise WouldBlockOnRead(sock.fileno()) from None
+        except OSError:
+            self._raise_if_closed()  # the shutdown of a close() from another thread
+            raise
+        if not result:
+            self._raise_if_closed()  # the same, read as an end of stream
+        return result
 
     def _after_blocking_receive(
         self, error: OSError, call: Callable[..., _T_Return], args: tuple[Any, ...]
@@ -548,7 +568,12 @@ class SocketOwner(SelectorBaseTransport):
         users = self._descriptor_users
         try:
             users.append(None)  # inside: see "Closing from another thread"
+            if self._closing:  # close() may have looked for holders already
+                raise closed_error()
             return function(self._sock.fileno(), *args)
+        except OSError:
+            self._raise_if_closed()  # the shutdown of a close() that began meanwhile
+            raise
         finally:
             users.pop()
             if self._pending_close is not None:

@@ -178,9 +178,12 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             waits_first = self._read_waits_first
             if waits_first < 0:
                 try:
-                    return self._sock.recv(bufsize, DONTWAIT)
+                    data = self._sock.recv(bufsize, DONTWAIT)
                 except BlockingIOError:
                     return self._receive_after_would_block(self._sock.fileno(), RECV, (bufsize, DONTWAIT), timeout)
+                if not data:
+                    self._raise_if_closed()  # the shutdown of a close() from another thread
+                return data
             if waits_first > 0 and bufsize > 0:
                 self._read_waits_first = waits_first - 1
                 if self._timed_waits and timeout >= self._retry_interval:
@@ -241,11 +244,14 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             waits_first = self._read_waits_first
             if waits_first < 0:
                 try:
-                    return self._sock.recv_into(buffer, 0, DONTWAIT)
+                    nbytes = self._sock.recv_into(buffer, 0, DONTWAIT)
                 except BlockingIOError:
                     return self._receive_after_would_block(
                         self._sock.fileno(), RECV_INTO, (buffer, 0, DONTWAIT), timeout
                     )
+                if not nbytes:
+                    self._raise_if_closed()  # the shutdown of a close() from another thread
+                return nbytes
             # (An empty buffer never waits: it reads nothing, at once.)
             if waits_first > 0 and writable_nbytes(buffer):
                 self._read_waits_first = waits_first - 1
@@ -310,6 +316,8 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         except BlockingIOError:
             raise WouldBlockOnRead(sock.fileno()) from None
         raise_on_truncated_control(ancillary_data, msg_flags)
+        if not data:
+            self._raise_if_closed()  # the shutdown of a close() from another thread
         return data, ancillary_data
 
     def recv_noblock_with_ancillary_into(
@@ -339,6 +347,8 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
         except BlockingIOError:
             raise WouldBlockOnRead(sock.fileno()) from None
         raise_on_truncated_control(ancillary_data, msg_flags)
+        if not nbytes:
+            self._raise_if_closed()  # the shutdown of a close() from another thread
         return nbytes, ancillary_data
 
     def recv_with_ancillary(
@@ -396,6 +406,9 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             pass
         except BufferError as exc:
             raise buffer_type_error(exc) from None
+        except OSError:
+            self._raise_if_closed()  # EPIPE from the shutdown of a close() from another thread
+            raise
         return self._after_would_block(self._sock.fileno(), partial(self.send_noblock, data), True, timeout)[0]
 
     def send_noblock(self, data: Buffer) -> int:
@@ -417,6 +430,9 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             raise WouldBlockOnWrite(sock.fileno()) from None
         except BufferError as exc:
             raise buffer_type_error(exc) from None
+        except OSError:
+            self._raise_if_closed()  # EPIPE from the shutdown of a close() from another thread
+            raise
 
     def send_all(self, data: Buffer, timeout: float) -> None:
         """Send all of ``data`` within one budget of ``timeout`` seconds.
@@ -537,6 +553,9 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
             sent = sock.sendmsg(buffers, ancillary, DONTWAIT)
         except BlockingIOError:
             raise WouldBlockOnWrite(sock.fileno()) from None
+        except OSError:
+            self._raise_if_closed()  # EPIPE from the shutdown of a close() from another thread
+            raise
         if sent != total:
             raise OSError(errno.EMSGSIZE, f"Only {sent} of {total} bytes could be sent with the ancillary data")
 

@@ -410,12 +410,12 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     __standard_compatible: bool
     __shutdown_timeout: float
     # The connection's OpenSSL object (CPython's ``SSLSocket._sslobj``). The
-    # hot paths call it directly: the
-    # SSLSocket methods in between are two Python frames per receive, more
-    # than the registration of every call costs (see "Threads"). Kept after
-    # close(), which drops it from the SSLSocket, so that ``session`` and
-    # ``session_reused`` still answer; no call reaches its read or write
-    # then (__guarded). Reading a session leaks native memory in several
+    # hot paths call it directly: the SSLSocket methods in between are two
+    # Python frames per receive, more than the registration of every call
+    # costs (see "Threads"). Kept after close() (which, when a call of
+    # another thread holds the descriptor, drops it from the SSLSocket), so
+    # that ``session`` and ``session_reused`` still answer; no call reaches
+    # its read or write then (__guarded). Reading a session leaks native memory in several
     # CPython releases (about 7 KiB a read): close() must not read one on
     # the caller's behalf, so it is read only when asked for.
     __sslobj: _Connection
@@ -628,8 +628,8 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
                 except (OSError, ValueError):  # ssl.SSLError and TimeoutError included
                     pass
         finally:
-            # The SSLSocket gives up the descriptor (and its reference to the
-            # OpenSSL object, which __sslobj keeps for a call still running).
+            # The stream sockets' close: shut down, and close once no call
+            # holds the descriptor (__sslobj stays, for a call still running).
             super().close()
 
     def __closing_handshake(self, timeout: float) -> None:
@@ -796,33 +796,33 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
                 if not result:
                     self.__read_nothing(size, buffer)
                 return result
-            # After a close_notify the socket may never become readable again
-            # (the peer waits for ours), yet the next read answers at once;
-            # and OpenSSL may hold decrypted bytes the socket no longer shows.
-            if (
-                waits_first > 0
-                and not self.__sslobj.pending()
-                and not self.__peer_closed
-                and (size if buffer is _NO_BUFFER else writable_nbytes(buffer))
-            ):
+            if waits_first > 0 and (size > 0 if buffer is _NO_BUFFER else writable_nbytes(buffer)):
                 self._read_waits_first = waits_first - 1
-                # _receive_waiting_first() written out, as the socket
-                # transports write out their timed waits: with the engine's
-                # call and the helper, the TLS round trip cost 7% more client
-                # CPU (bench, tls-pingpong, paired).
-                deadline = self._wait_readable(self._sock.fileno(), timeout)
-                try:
-                    with self.__openssl:
-                        result = self.__sslobj.read(size) if buffer is _NO_BUFFER else self.__sslobj.read(size, buffer)
-                except _WANT:
-                    return self._retry(
-                        partial(self._receive_noblock, self.__read, (size, buffer)), time_left(deadline)
-                    )[0]
-                except SSLError as exc:
-                    return self.__read_failed(exc, buffer)
-                if not result:
-                    self.__read_nothing(size, buffer)
-                return result
+                # After a close_notify the socket may never become readable
+                # again (the peer waits for ours), yet the next read answers at
+                # once; and OpenSSL may hold decrypted bytes the socket no
+                # longer shows: then the read tries first.
+                if not self.__sslobj.pending() and not self.__peer_closed:
+                    # _receive_waiting_first() written out, as the socket
+                    # transports write out their timed waits: with the
+                    # engine's call and the helper, the TLS round trip cost 7%
+                    # more client CPU (bench, tls-pingpong, paired).
+                    deadline = self._wait_readable(self._sock.fileno(), timeout)
+                    try:
+                        with self.__openssl:
+                            result = (
+                                self.__sslobj.read(size) if buffer is _NO_BUFFER else self.__sslobj.read(size, buffer)
+                            )
+                    except _WANT as exc:
+                        # (Part of a record came: wait for the rest, or for room to write.)
+                        retry = partial(self._receive_noblock, self.__read, (size, buffer))
+                        want_write = type(exc) is SSLWantWriteError
+                        return self._after_would_block(self._sock.fileno(), retry, want_write, time_left(deadline))[0]
+                    except SSLError as exc:
+                        return self.__read_failed(exc, buffer)
+                    if not result:
+                        self.__read_nothing(size, buffer)
+                    return result
         return self._receive(self._sock.fileno(), self.__read, (size, buffer), timeout)
 
     def __receive_noblock(self, size: int, buffer: Buffer) -> Any:
@@ -852,7 +852,7 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
 
     def __read_nothing(self, size: int, buffer: Buffer) -> None:
         # A read of at least one byte that gave none: a close_notify.
-        if size if buffer is _NO_BUFFER else writable_nbytes(buffer):
+        if size > 0 if buffer is _NO_BUFFER else writable_nbytes(buffer):
             self.__peer_closed = True
 
     def _receive_noblock(self, call: Callable[..., _T], args: tuple[Any, ...]) -> _T:
