@@ -57,10 +57,10 @@ Invariants
   leaves everything it read buffered, for the next call.
 - One budget per call. :meth:`~BufferedStreamTransport.recv_exactly` and
   :meth:`~BufferedStreamTransport.recv_until` turn ``timeout`` into one
-  deadline (as :func:`~transports.abc.deadline_after` does) and give each read what
-  is left of it (as :func:`~transports.abc.time_left` counts), so a peer that
-  dribbles a byte at a time cannot stretch the call. An answer that is
-  already buffered is returned without reading the clock.
+  deadline (as :func:`~transports.abc.deadline_after` does) and give each
+  read what is left of it (as :func:`~transports.abc.time_left` counts),
+  so a peer that dribbles a byte at a time cannot stretch the call. An
+  answer that is already buffered is returned without reading the clock.
 - Arguments are checked before any I/O.
 
 Threads and closing

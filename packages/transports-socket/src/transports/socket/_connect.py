@@ -225,7 +225,7 @@ def _client_transport(sock: socket.socket, retry_interval: float) -> SocketStrea
     Its first receives wait for data before they try: a client that has
     just connected sends a request first, or waits for a greeting that the
     server has not written yet, and a receive that finds nothing costs an
-    exception and a slower way to the wait (8% of the client CPU of a
+    exception and a slower way to the wait (12% of the client CPU of a
     connect, 64 B round trip and close with a finite timeout, bench).
     """
     try:
@@ -252,7 +252,7 @@ def _resolve(host: str, port: int, family: int, deadline: float) -> list[Address
     # function, not of socket.getaddrinfo(), which turns every family and
     # type into an enum member, and with an ASCII host as bytes, which CPython
     # would otherwise pass through the idna codec, written in Python (it
-    # leaves ASCII labels as they are): a tenth of the client CPU of a
+    # leaves ASCII labels as they are): 8% to 9% of the client CPU of a
     # connect, 64 B round trip and close (bench, tcp-connect: 1.39x -> 1.27x
     # plain with a finite timeout, 1.23x -> 1.13x with an infinite one).
     try:
