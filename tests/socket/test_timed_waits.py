@@ -238,16 +238,26 @@ def test_garbage_collected_open_transport_closes_the_descriptor_once(
     assert open_fd_count() == before - 1
 
 
+@pytest.mark.parametrize("made_non_blocking", [False, True])
 @pytest.mark.parametrize(("transport_kind", "kind", "method"), RECEIVES)
 def test_the_first_timed_wait_leaves_the_descriptor_mode_as_it_was(
-    stream_pair: PairFactory, datagram_pair: PairFactory, transport_kind: str, kind: str, method: str
+    stream_pair: PairFactory,
+    datagram_pair: PairFactory,
+    transport_kind: str,
+    kind: str,
+    method: str,
+    made_non_blocking: bool,
 ) -> None:
     # The second object is made on the first timed wait, and setting its
     # timeout switches the shared descriptor to non-blocking mode: the
     # transport switches it back, or infinite waits would spin on EAGAIN.
+    # A descriptor made non-blocking behind CPython's back (gettimeout()
+    # still says None) stays so: other holders of the same file may rely on it.
     transport, peer = make_transport(stream_pair, datagram_pair, transport_kind, kind, 0.1)
     with transport:
         fd = transport.extra(SocketAttribute.socket).fileno()
+        if made_non_blocking:
+            os.set_blocking(fd, False)
         blocking = os.get_blocking(fd)
         receive = receiver(transport, method)
         start_waiting_first(receive)
@@ -352,21 +362,3 @@ def test_two_first_timed_waits_at_once_make_one_object_and_both_time_out(
         for reader in readers:
             reader.result(5.0)  # each raised TimeoutError, nothing else
         assert len(made) == 1
-
-
-def test_the_first_timed_wait_leaves_a_non_blocking_descriptor_non_blocking(stream_pair: PairFactory) -> None:
-    # A descriptor made non-blocking behind CPython's back (gettimeout() says
-    # None) stays so: other holders of the same open file may rely on it.
-    ours, peer = stream_pair("unix")
-    os.set_blocking(ours.fileno(), False)
-    assert ours.gettimeout() is None
-    with SocketStreamTransport(ours, 1.0) as transport:
-        assert not os.get_blocking(ours.fileno())
-        start_waiting_first(lambda timeout: transport.recv(100, timeout))
-        timer = threading.Timer(0.05, peer.sendall, (b"late",))
-        timer.start()
-        try:
-            assert transport.recv(100, 5.0) == b"late"  # a timed wait in C: the timeout is at least retry_interval
-        finally:
-            timer.join(5)
-        assert not os.get_blocking(ours.fileno())
