@@ -14,9 +14,11 @@ separate processes on loopback (or over pipes to a child process):
 - ``easynetwork``: easynetwork 1.2.0's synchronous transports, where it has
   an equivalent (it is installed in the benchmark environment only);
 - ``control``: a second ``plain`` client on a connection of its own;
-- ``floor`` (connection-churn only): the socket in the least a transport
-  object can be, one that holds it, shuts it down on close and warns when
-  dropped open, with no timeouts: what wrapping alone costs.
+- ``floor`` (the rows of short connections and of line reads): the plain
+  client's code inside the least a transport object can be, one that holds
+  the socket, shuts it down on close and warns when dropped open, with no
+  timeouts of its own (and, for lines, the least buffered reader stacked
+  on it): what wrapping alone costs, which no transport can go below.
 
 The clients run interleaved, in ``--repeat`` x ``--slices`` rounds (bulk
 rows: ``--slices`` / 5, so that a slice outlasts the socket buffers): in
@@ -497,6 +499,18 @@ def lines_recv_until(impl: str, address: Any, timeout: float) -> Runner:
                     readline()
 
         return Runner(run_plain, sock.close)
+    if impl == "floor":
+        sock.settimeout(None if timeout == math.inf else timeout)
+        floor = FloorLineReader(FloorTransport(sock, RETRY_INTERVAL))
+
+        def run_floor(n: int) -> None:
+            send_all, recv_until = floor.send_all, floor.recv_until
+            for _ in range(n):
+                send_all(batch, timeout)
+                for _ in range(LINES_PER_OP):
+                    recv_until(b"\n", LINE_LIMIT, timeout)
+
+        return Runner(run_floor, floor.close)
     from transports.composite import BufferedStreamTransport
     from transports.socket import SocketStreamTransport
 
@@ -530,6 +544,20 @@ def tcp_connect(impl: str, address: Any, timeout: float) -> Runner:
                     expect(sock.recv, len(PING))
 
         return Runner(run_plain, lambda: None)
+    if impl == "floor":
+        floor_timeout = None if timeout == math.inf else timeout
+
+        def run_floor(n: int) -> None:
+            for _ in range(n):
+                sock = socket.create_connection((host, port), floor_timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                with FloorTransport(sock, RETRY_INTERVAL) as transport:
+                    transport.send_all(PING, timeout)
+                    got = 0
+                    while got < len(PING):
+                        got += len(transport.recv(len(PING) - got, timeout))
+
+        return Runner(run_floor, lambda: None)
     from transports.socket import connect_tcp
 
     def run(n: int) -> None:
@@ -574,8 +602,11 @@ def tcp_accept(impl: str, timeout: float) -> Runner:
 
     The peer is a child process that connects again and again. ``plain``
     is ``socket.accept`` with ``TCP_NODELAY``; ``ours`` is
-    ``SocketListener.accept``.
+    ``SocketListener.accept``; ``floor`` is the plain accept and the floor
+    transport, the connection-churn row's floor client.
     """
+    if impl == "floor":
+        return connection_churn("floor", timeout)
     listening = socket.create_server(("127.0.0.1", 0), backlog=64)
     stop_child = _connecting_child(listening)
     if impl == "plain":
@@ -641,7 +672,7 @@ def connection_churn(impl: str, timeout: float) -> Runner:
 
 
 class FloorTransport:
-    """The least a transport object can be: the floor of the connection-churn row.
+    """The least a transport object can be: the ``floor`` client of the short-connection rows.
 
     It holds the socket, calls its blocking methods with no timeout, shuts
     it down on close (which a close from another thread needs) and warns
@@ -674,6 +705,43 @@ class FloorTransport:
     def __del__(self) -> None:
         if self._sock.fileno() >= 0:
             warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
+
+
+class FloorLineReader:
+    """The least a buffered reader stacked on a transport can be: the ``floor`` client of lines-recv-until.
+
+    The plain client's line loop as a method, reading through the
+    transport below with the call's timeout. Nothing a real one adds (one
+    budget per call, the checks of its arguments, keeping its bytes on an
+    error, closing from another thread) is here.
+    """
+
+    __slots__ = ("_buffer", "_transport")
+
+    def __init__(self, transport: FloorTransport) -> None:
+        self._transport = transport
+        self._buffer = bytearray()
+
+    def recv_until(self, delimiter: bytes, max_bytes: int, timeout: float) -> bytes:
+        buffer = self._buffer
+        searched = 0
+        while (index := buffer.find(delimiter, searched)) < 0:
+            if len(buffer) >= max_bytes:
+                raise ValueError("line too long")
+            searched = len(buffer)
+            chunk = self._transport.recv(65536, timeout)
+            if not chunk:
+                raise ConnectionError("server closed")
+            buffer.extend(chunk)
+        line = bytes(buffer[:index])
+        del buffer[: index + len(delimiter)]
+        return line
+
+    def send_all(self, data: bytes, timeout: float) -> None:
+        self._transport.send_all(data, timeout)
+
+    def close(self) -> None:
+        self._transport.close()
 
 
 def wrap_close(impl: str, timeout: float) -> Runner:
@@ -800,8 +868,12 @@ def build_rows(tls: TLSSetup, have_easynetwork: bool, control: bool = False) -> 
                     continue  # no such function or class in its synchronous transports
                 if row.name == "tcp-connect":
                     maker = lambda address, timeout, impl=impl: tcp_connect(impl, address, timeout)  # noqa: E731
+                    if client == "ours":
+                        row.clients["floor"] = lambda address, timeout: tcp_connect("floor", address, timeout)
                 elif row.name == "tcp-accept":
                     maker = lambda address, timeout, impl=impl: tcp_accept(impl, timeout)  # noqa: E731
+                    if client == "ours":
+                        row.clients["floor"] = lambda address, timeout: tcp_accept("floor", timeout)
                 else:
                     maker = lambda address, timeout, impl=impl: udp_endpoint_pingpong(impl, address, timeout)  # noqa: E731
             elif row.name == "connection-churn":
@@ -814,6 +886,8 @@ def build_rows(tls: TLSSetup, have_easynetwork: bool, control: bool = False) -> 
                 if impl == "easynetwork":
                     continue  # no buffered reads in its transports
                 maker = lambda address, timeout, impl=impl: lines_recv_until(impl, address, timeout)  # noqa: E731
+                if client == "ours":
+                    row.clients["floor"] = lambda address, timeout: lines_recv_until("floor", address, timeout)
             elif row.name in {"pipe-pingpong", "stapled-pipe-pingpong"}:
                 if impl == "easynetwork":
                     continue

@@ -21,7 +21,12 @@ ROWS = [
     "tls-pingpong",
     "pipe-pingpong",
     "connection-churn",
+    "tcp-accept",
+    "tcp-connect",
+    "lines-recv-until",
 ]
+# The rows that also measure the floor client (the least a transport object costs).
+FLOOR_ROWS = {"connection-churn", "tcp-accept", "tcp-connect", "lines-recv-until"}
 
 
 @pytest.mark.timeout(180)
@@ -65,7 +70,7 @@ def test_bench_writes_table_and_json(tmp_path: Path) -> None:
         assert len(r["samples"]["ours"]) == len(r["samples"]["plain"]) == 5 * slices  # repetitions x slices
         control_low, control_high = r["wall_control_plain_interval"]  # the A/A control ran too
         assert 0 < control_low <= control_high
-        if r["row"] == "connection-churn":  # and the floor of wrapping a socket
+        if r["row"] in FLOOR_ROWS:  # and the floor of wrapping a socket
             assert r["cpu_floor_plain"] > 0
             assert len(r["samples"]["floor"]) == 5 * slices
         else:
@@ -74,7 +79,8 @@ def test_bench_writes_table_and_json(tmp_path: Path) -> None:
     assert table in result.stdout
     assert "| tcp-pingpong | round trip of 64 B | inf |" in table
     assert "Budget:" in table
-    assert "- connection-churn [inf]: " in table.split("The floor of wrapping a socket")[1]
+    floors = table.split("The floor of wrapping a socket")[1]
+    assert all(f"- {row} [{timeout}]: " in floors for row in FLOOR_ROWS for timeout in ("finite", "inf"))
     assert ("development mode was on" in table) == report["meta"]["dev_mode"]
     assert list(scratch.iterdir()) == []  # Unix socket directories and certificates are gone
     assert report["meta"]["slices"] == 40

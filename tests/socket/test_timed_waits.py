@@ -268,6 +268,46 @@ def test_the_first_timed_wait_leaves_the_descriptor_mode_as_it_was(
         assert receive(math.inf) == b"after"
 
 
+@pytest.mark.parametrize("kind", ["tcp4", "unix"])
+def test_a_stream_socket_handed_over_in_timeout_mode(
+    spawn: Spawn, stream_pair: PairFactory, open_fd_count: Callable[[], int], kind: str
+) -> None:
+    # A socket in CPython's timeout mode (connect_tcp() connects within a
+    # finite budget that way) has a non-blocking descriptor: the transport
+    # makes its second object at once, and puts the descriptor in blocking
+    # mode, so that infinite receives still wait in the kernel.
+    ours, peer = stream_pair(kind)
+    ours.settimeout(3.0)
+    before = open_fd_count()
+    transport = SocketStreamTransport(ours, 0.05)
+    fd = ours.fileno()
+    assert ours.gettimeout() is None
+    assert os.get_blocking(fd)
+    assert open_fd_count() == before  # the second object holds no descriptor of its own
+    receive = receiver(transport, "recv")
+    start_waiting_first(receive)
+    start = time.monotonic()
+    with pytest.raises(TimeoutError):
+        receive(0.2)  # several waits of retry_interval, through the second object
+    assert 0.19 <= time.monotonic() - start < 0.6
+    assert os.get_blocking(fd)
+    sender = spawn(send_later, peer, b"late", 0.1)
+    assert receive(5.0) == b"late"
+    sender.result(5.0)
+    peer.send(b"now")
+    assert receive(math.inf) == b"now"
+    start_waiting_first(receive)
+    waiter = spawn(receive, 5.0)
+    time.sleep(0.05)
+    began = time.monotonic()
+    transport.close()  # from another thread than the receive's
+    with pytest.raises(OSError) as caught:
+        waiter.result(2.0)
+    assert caught.value.errno == errno.EBADF
+    assert time.monotonic() - began < 1.0
+    assert open_fd_count() == before - 1
+
+
 @pytest.mark.parametrize(("transport_kind", "kind", "method"), RECEIVES)
 def test_a_close_racing_the_first_timed_wait_always_ends_it_with_ebadf(
     spawn: Spawn, stream_pair: PairFactory, datagram_pair: PairFactory, transport_kind: str, kind: str, method: str
