@@ -389,14 +389,14 @@ class SocketOwner(SelectorBaseTransport):
         Made lazily on streams: most short connections never wait that way,
         and the object cost about 3 us of every construction (in-process,
         two transports made and closed). (A socket handed over in CPython's
-        timeout mode gets it in the constructor instead.) The caller holds the descriptor
-        number (a stream's close() then keeps it open until the caller
-        leaves), and the object is made under :data:`DESCRIPTOR_MODE_LOCK`:
-        one thread makes it, and it is published only once its timeout is
-        set. Setting that timeout switches the shared descriptor to
-        non-blocking mode; the mode it had is put back (a ``send_file``
-        running, which needs non-blocking mode, changes the mode under the
-        same lock). A close() that began before the object was stored may
+        timeout mode gets it in the constructor instead.) The caller holds
+        the descriptor number (a stream's close() then keeps it open until
+        the caller leaves), and the object is made under
+        :data:`DESCRIPTOR_MODE_LOCK`: one thread makes it, and it is
+        published only once its timeout is set. Setting that timeout
+        switches the shared descriptor to non-blocking mode; the mode it had
+        is put back (a ``send_file`` running, which needs non-blocking mode,
+        changes the mode under the same lock). A close() that began before the object was stored may
         have missed it: then it is detached here, before any call on it.
 
         Raises:
