@@ -499,22 +499,15 @@ def lines_recv_until(impl: str, address: Any, timeout: float) -> Runner:
                     readline()
 
         return Runner(run_plain, sock.close)
+    stream: Any
     if impl == "floor":
         sock.settimeout(None if timeout == math.inf else timeout)
-        floor = FloorLineReader(FloorTransport(sock, RETRY_INTERVAL))
+        stream = FloorLineReader(FloorTransport(sock, RETRY_INTERVAL))
+    else:
+        from transports.composite import BufferedStreamTransport
+        from transports.socket import SocketStreamTransport
 
-        def run_floor(n: int) -> None:
-            send_all, recv_until = floor.send_all, floor.recv_until
-            for _ in range(n):
-                send_all(batch, timeout)
-                for _ in range(LINES_PER_OP):
-                    recv_until(b"\n", LINE_LIMIT, timeout)
-
-        return Runner(run_floor, floor.close)
-    from transports.composite import BufferedStreamTransport
-    from transports.socket import SocketStreamTransport
-
-    stream = BufferedStreamTransport(SocketStreamTransport(sock, RETRY_INTERVAL))
+        stream = BufferedStreamTransport(SocketStreamTransport(sock, RETRY_INTERVAL))
 
     def run(n: int) -> None:
         send_all, recv_until = stream.send_all, stream.recv_until
