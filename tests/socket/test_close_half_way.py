@@ -173,3 +173,20 @@ def test_a_gather_write_that_starts_during_a_close_never_writes_to_the_freed_num
         for sock in (racing, *opened):
             sock.close()
     assert peer.recv(100) == b""
+
+
+@pytest.mark.parametrize("kind", ["unix", "tcp4"])
+def test_a_second_close_returns_only_once_the_socket_is_closed(
+    stream_pair: Callable[[str], SocketPair], kind: str
+) -> None:
+    # Another thread's close() that is half-way does not make this one return
+    # early: after any close() returns, the transport is closed.
+    ours, peer = stream_pair(kind)
+    transport = SocketStreamTransport(ours, 30.0)
+    with close_stopped_after_its_shutdown(transport):
+        transport.close()
+        assert transport.is_closed()
+        assert ours.fileno() == -1
+    assert peer.recv(100) == b""
+    transport.close()  # and again, once both have returned
+    assert transport.is_closed()

@@ -291,10 +291,6 @@ class SelectorBaseTransport(BaseTransport):
     #: close() during the wait may have changed it.
     _RECEIVE_TARGET: ClassVar[str] = ""
 
-    #: What a receive call raises when it would block (OpenSSL's reads raise
-    #: its two "want" errors instead).
-    _RECEIVE_WOULD_BLOCK: ClassVar[tuple[type[Exception], ...]] = (BlockingIOError,)
-
     def _receive(self, fileno: int, call: Callable[..., _T_Return], args: tuple[Any, ...], timeout: float) -> _T_Return:
         """A receive that neither tries first with a positive timeout nor waits first.
 
@@ -361,7 +357,7 @@ class SelectorBaseTransport(BaseTransport):
         deadline = self._wait_readable(fileno, timeout)
         try:
             result = call(getattr(self, self._RECEIVE_TARGET), *args)
-        except self._RECEIVE_WOULD_BLOCK:
+        except BlockingIOError:
             return self._retry(partial(self._receive_noblock, call, args), time_left(deadline))[0]
         except OSError:
             if self._closing:  # what a close() of another thread made of the wait

@@ -35,7 +35,6 @@ SUBCLASSING_SURFACE: Final = frozenset(
         "_selector_factory",
         # The receive engine.
         "_RECEIVE_TARGET",
-        "_RECEIVE_WOULD_BLOCK",
         "_receive",
         "_receive_after_would_block",
         "_receive_waiting_first",

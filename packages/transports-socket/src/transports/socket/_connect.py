@@ -41,7 +41,7 @@ from ._tls import SSLStreamTransport
 DEFAULT_HAPPY_EYEBALLS_DELAY = 0.25
 
 #: What the resolver gives: family, type, protocol, canonical name, address
-#: (the numbers as plain ints).
+#: (the numbers as plain ints, or as the enum members of socket.getaddrinfo).
 AddressInfo = tuple[int, int, int, str, Any]
 
 

@@ -389,12 +389,9 @@ class SocketListener(SocketOwner):
 
     def _new_read_poller(self, fileno: int) -> select.poll:
         # The waits of accept poll the waker too, so that close() ends them at once.
-        waker = self._waker
-        if waker is None:
-            return super()._new_read_poller(fileno)
-        poller = select.poll()
-        poller.register(fileno, _POLLIN)
-        poller.register(waker.read_fd, _POLLIN)
+        poller = super()._new_read_poller(fileno)
+        if self._waker is not None:
+            poller.register(self._waker.read_fd, _POLLIN)
         return poller
 
     # ----------------------------------------------------------- closing --

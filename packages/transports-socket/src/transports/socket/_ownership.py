@@ -36,12 +36,12 @@ of this) follows the same rules, kept here in one place:
   the hot paths need no check of their own and cannot hang (a wait on
   descriptor ``-1`` raises ``EBADF`` as well). ``_closing`` says that a
   close() has begun: it is set first, and checked where a call may have
-  met that close() half-way (below). A second close() returns at once.
-  (Two close() calls of different threads may still both shut the socket
-  down and close it: the close is atomic in CPython, and the shutdown, like
-  every method of a socket object, reads the descriptor at the last
-  moment, in C. A lock to let only one go on cost 0.3 us per close,
-  in-process.)
+  met that close() half-way (below). A close() after another has finished
+  returns at once. Two close() calls of different threads may both shut
+  the socket down and close it, so that neither returns before the socket
+  is closed: the close is atomic in CPython, and the shutdown, like every
+  method of a socket object, reads the descriptor at the last moment, in
+  C. (A lock to let only one go on cost 0.3 us per close, in-process.)
 
 - **Closing from another thread.** On Linux, closing a descriptor does not
   wake a thread that polls it, or that waits in a system call on it; a
@@ -78,7 +78,8 @@ of this) follows the same rules, kept here in one place:
   of at least ``retry_interval`` goes through a second socket object on
   the same descriptor (:class:`_TimedWaitSocket`; a stream's is made on
   the first such wait, :meth:`SocketOwner._timed_wait_socket`, or in the
-  constructor when the socket comes in CPython's timeout mode; a
+  constructor when the socket comes in CPython's timeout mode with a
+  positive timeout; a
   datagram transport's in the constructor), kept in CPython's
   timeout mode with ``retry_interval`` as its timeout: its ``recv`` polls
   and then receives (``MSG_DONTWAIT``) in C, as a plain socket with
@@ -92,8 +93,8 @@ of this) follows the same rules, kept here in one place:
   docs/performance.md). A kernel
   ``ETIMEDOUT`` (which has an ``errno``) is the socket's error and is
   raised as such. That object never closes the descriptor: close()
-  detaches it first (a thread waiting in it then fails with ``EBADF``, as
-  with the transport's own socket), and finalising it only detaches.
+  detaches it first (a thread waiting in it then fails with ``EBADF``),
+  and finalising it only detaches.
   The wait holds the descriptor number as :meth:`_holding_descriptor`
   does, written out, with no ``_closing`` check: close() detaches the
   object before it looks at the registrations, so a wait registered after
@@ -291,7 +292,8 @@ class SocketOwner(SelectorBaseTransport):
     #: comparison on the hot paths both finds that case and validates it.
     _blocking_timeout: float
     #: The socket object of timed waits in C, on the same descriptor; None
-    #: until the first such wait (:meth:`_timed_wait_socket`).
+    #: until it is made, in the constructor or on the first such wait
+    #: (:meth:`_timed_wait_socket`).
     _timed_sock: _socket.socket | None
     #: Whether receives with a timeout of at least ``retry_interval`` wait
     #: through :attr:`_timed_sock`.
@@ -315,16 +317,18 @@ class SocketOwner(SelectorBaseTransport):
         self._timed_waits = (
             self._TIMED_WAITS_IN_C and selector_factory is None and self._retry_interval <= _LONGEST_CALL_TIMEOUT
         )
-        # None: blocking mode as far as CPython knows (a new, accepted or connected socket).
+        # None: blocking mode as far as CPython knows (a new, accepted or
+        # connected socket); 0.0: non-blocking; else timeout mode.
         sock_timeout = sock.gettimeout()
-        if self._timed_waits and (sock_timeout is not None or not self._SHUTDOWN_ON_CLOSE) and sock.fileno() >= 0:
+        if self._timed_waits and (sock_timeout or not self._SHUTDOWN_ON_CLOSE) and sock.fileno() >= 0:
             # The second object is made here, before any call can run, and
             # not on the first wait (see _timed_wait_socket), in two cases. A
             # close() that does not shut down closes the number at once,
-            # whoever waits on it. A socket in CPython's timeout mode (one
-            # that connect_tcp() connected within a finite budget) has its
-            # descriptor non-blocking already, so the object costs no mode to
-            # put back, and is about to wait: 3% to 4% of the client CPU of a
+            # whoever waits on it. A socket in CPython's timeout mode with a
+            # positive timeout (as connect_tcp() connects one address within
+            # a finite budget) is used by code that waits with timeouts, and
+            # its descriptor is non-blocking already, so the object costs no
+            # mode to put back: 3% to 4% of the client CPU of a
             # connect, 64 B round trip and close with a finite timeout (bench,
             # four A/B pairs: 1.24x -> 1.20x plain).
             # Its settimeout makes the descriptor non-blocking; the mode is set below.
@@ -389,15 +393,17 @@ class SocketOwner(SelectorBaseTransport):
         Made lazily on streams: most short connections never wait that way,
         and the object cost about 3 us of every construction (in-process,
         two transports made and closed). (A socket handed over in CPython's
-        timeout mode gets it in the constructor instead.) The caller holds
+        timeout mode, with a positive timeout, gets it in the constructor
+        instead.) The caller holds
         the descriptor number (a stream's close() then keeps it open until
         the caller leaves), and the object is made under
         :data:`DESCRIPTOR_MODE_LOCK`: one thread makes it, and it is
         published only once its timeout is set. Setting that timeout
         switches the shared descriptor to non-blocking mode; the mode it had
         is put back (a ``send_file`` running, which needs non-blocking mode,
-        changes the mode under the same lock). A close() that began before the object was stored may
-        have missed it: then it is detached here, before any call on it.
+        changes the mode under the same lock). A close() that began before
+        the object was stored may have missed it: then it is detached here,
+        before any call on it.
 
         Raises:
             OSError: ``EBADF`` once closed, or once a close has begun.
@@ -438,8 +444,8 @@ class SocketOwner(SelectorBaseTransport):
                 transport already closed; when the call still holding the
                 number closes it, that call ignores such an error).
         """
-        if self._closing:
-            return  # closed, or another thread's close() closes it
+        if self._closing and self._sock.fileno() < 0:
+            return  # closed already
         self._closing = True  # first: see "Closing from another thread" in transports.selector
         timed = self._timed_sock
         if timed is not None:
@@ -567,10 +573,12 @@ class SocketOwner(SelectorBaseTransport):
         shuts the socket down but leaves the number open, and the call
         closes it when it returns (:meth:`_release_descriptor`), so the
         number cannot name another file meanwhile. Once a close has begun,
-        ``fd`` is ``-1``, on which every such function fails with ``EBADF``.
+        the function is not called, and an error of a call that such a close
+        met (the shutdown's ``EPIPE``, say) is ``EBADF``.
 
         Raises:
-            OSError: whatever ``function`` raises.
+            OSError: ``EBADF`` once a close has begun; whatever ``function``
+                raises.
         """
         users = self._descriptor_users
         try:

@@ -26,7 +26,9 @@ is the common case on a busy connection:
 - ``recv`` returns what ``socket.recv`` returns: no intermediate
   ``bytearray``, no copy.
 - The closed check is the socket's own: a closed socket's methods raise
-  ``OSError(EBADF)``, so there is no check to pay for on the way.
+  ``OSError(EBADF)``, so there is no check to pay for on the way. (Only
+  an empty result or an error looks at whether a close of another thread
+  has begun: see "Closed, and closing" in :mod:`._ownership`.)
 - ``send_all_from_iterable`` makes scatter/gather writes, at most
   ``IOV_MAX`` buffers per call, never joining or copying the chunks
   (:meth:`~transports.selector.SelectorStreamWriteTransport._send_all_vectored`).
@@ -511,9 +513,6 @@ class SocketStreamTransport(SocketOwner, SelectorStreamTransport):
                 sent = 0
             except BufferError as exc:  # the writes check every buffer before they send any
                 raise buffer_type_error(exc) from None
-            except OSError:
-                self._raise_if_closed()  # woken by a close() from another thread
-                raise
             if all_sent(buffers, sent):
                 return
             self._send_all_vectored(self._write_vector_noblock, buffers, timeout, sent=sent)

@@ -207,7 +207,7 @@ _RECV_LIMIT: Final = 64 * 1024
 _WRITE_CHUNK: Final = 1024 * 1024
 _WANT: Final = (SSLWantReadError, SSLWantWriteError)
 _T = TypeVar("_T")
-# SSLStreamTransport.__guarded's marker of a missing second argument.
+# SSLStreamTransport.__guarded's marker of a missing second or third argument.
 _NO_ARGUMENT: Any = object()
 # What recv() passes for the buffer of recv_into(): the read returns bytes.
 # (Not None: recv_into(None) must fail as any other non-buffer does.)
@@ -774,8 +774,6 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
     # the tuple and ``read(*args)`` measured 1% to 2% more client CPU per
     # TLS round trip, bench, tls-pingpong.)
 
-    _RECEIVE_WOULD_BLOCK = _WANT
-
     def __receive(self, size: int, buffer: Buffer, timeout: float) -> Any:
         if size > _RECV_LIMIT:
             size = _RECV_LIMIT
@@ -783,19 +781,13 @@ class SSLStreamTransport(SocketOwner, SelectorStreamTransport):
             waits_first = self._read_waits_first
             if waits_first < 0:
                 try:
-                    with self.__openssl:
-                        result = self.__sslobj.read(size) if buffer is _NO_BUFFER else self.__sslobj.read(size, buffer)
+                    return self.__read(None, size, buffer)
                 except SSLWantReadError:
                     return self._receive_after_would_block(self._sock.fileno(), self.__read, (size, buffer), timeout)
                 except SSLWantWriteError:
                     return self._receive_after_would_block(
                         self._sock.fileno(), self.__read, (size, buffer), timeout, want_write=True
                     )
-                except SSLError as exc:
-                    return self.__read_failed(exc, buffer)
-                if not result:
-                    self.__read_nothing(size, buffer)
-                return result
             if waits_first > 0 and (size > 0 if buffer is _NO_BUFFER else writable_nbytes(buffer)):
                 self._read_waits_first = waits_first - 1
                 # After a close_notify the socket may never become readable
